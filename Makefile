@@ -1,0 +1,49 @@
+# deploylab — the README's commands. `make plan STACK=training` and `make test` work on a fresh machine.
+SHELL := /bin/bash
+export PATH := $(CURDIR)/.tools/bin:/usr/local/go/bin:$(PATH)
+STACK ?= training
+FUZZTIME ?= 10s
+
+.PHONY: help plan deps tools lint test test-go fuzz boot-test bench bench-plan bench-deploy bench-reap
+
+help:
+	@echo "make plan STACK=dev|prod|training   offline plan, no cloud account"
+	@echo "make test                            every test (installs packages and tools first)"
+	@echo "make bench                           benchmarks (numbers go to docs/BENCHMARKS.md)"
+
+plan:
+	go run ./cmd/deploylab plan --stack $(STACK) --out out/$(STACK)
+
+deps:
+	bash scripts/install-deps.sh
+
+tools:
+	bash scripts/tools.sh
+
+lint: deps tools
+	shellcheck --version | head -2
+	shellcheck scripts/*.sh .ci/run $$(find components test -name '*.sh' 2>/dev/null)
+	actionlint -color=false .github/workflows/*.yml
+	go vet ./...
+
+test-go: deps tools
+	go test -count=1 ./...
+
+fuzz:
+	bash scripts/fuzz.sh $(FUZZTIME)
+
+boot-test: deps
+	bash scripts/boot-test.sh
+
+test: lint test-go fuzz boot-test
+
+bench: bench-plan bench-deploy bench-reap
+
+bench-plan:
+	go test -run '^$$' -bench 'BenchmarkPlanClass' -benchtime 3x ./internal/plan
+
+bench-deploy: deps
+	go test -run '^$$' -bench . -benchtime 1x -timeout 30m ./internal/deploytest
+
+bench-reap: tools
+	go test -run '^$$' -bench . -benchtime 1x -timeout 30m ./internal/reap

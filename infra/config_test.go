@@ -1,0 +1,138 @@
+package infra
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func loadFile(t *testing.T, path string) (*Config, error) {
+	t.Helper()
+	raw, _, err := ReadStackFile(path)
+	require.NoError(t, err)
+	return Load(raw)
+}
+
+// TestValidFixtures loads every valid fixture and every stack file of the project.
+func TestValidFixtures(t *testing.T) {
+	t.Parallel()
+	files, _ := filepath.Glob("testdata/valid-*.yaml")
+	stacks, _ := filepath.Glob("../stacks/Pulumi.*.yaml")
+	files = append(files, stacks...)
+	require.GreaterOrEqual(t, len(stacks), 3)
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			t.Parallel()
+			_, err := loadFile(t, file)
+			require.NoError(t, err)
+		})
+	}
+}
+
+// TestInvalidFixtures requires each invalid fixture to fail with the line its `# want:` comment names.
+func TestInvalidFixtures(t *testing.T) {
+	t.Parallel()
+	files, _ := filepath.Glob("testdata/invalid-*.yaml")
+	require.NotEmpty(t, files)
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			t.Parallel()
+			wants := wantLines(t, file)
+			require.NotEmpty(t, wants, "fixture has no # want: line")
+			_, err := loadFile(t, file)
+			require.Error(t, err)
+			for _, want := range wants {
+				require.Contains(t, err.Error(), want)
+			}
+		})
+	}
+}
+
+func wantLines(t *testing.T, path string) []string {
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	var wants []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if want, ok := strings.CutPrefix(sc.Text(), "# want: "); ok {
+			wants = append(wants, want)
+		}
+	}
+	return wants
+}
+
+// TestAllProblemsAtOnce checks that validation gathers every problem instead of stopping at the first.
+func TestAllProblemsAtOnce(t *testing.T) {
+	t.Parallel()
+	_, err := Load(map[string]string{
+		"deploylab:env":        "qa",
+		"deploylab:adminCidrs": `["nope"]`,
+		"deploylab:appHost":    `{"bluePort": 0, "healthPath": "x"}`,
+	})
+	require.Error(t, err)
+	var cerr *ConfigError
+	require.ErrorAs(t, err, &cerr)
+	require.GreaterOrEqual(t, len(cerr.Problems), 5, err.Error())
+	for _, key := range []string{"deploylab:env:", "deploylab:owner:", "deploylab:adminCidrs[0]:", "deploylab:appHost.bluePort:", "deploylab:appHost.healthPath:"} {
+		require.Contains(t, err.Error(), key)
+	}
+}
+
+// TestDefaults checks the environment-dependent defaults.
+func TestDefaults(t *testing.T) {
+	t.Parallel()
+	for _, env := range Envs {
+		c := &Config{Env: env}
+		SetDefaults(c)
+		require.Equal(t, env == "prod", *c.AppHost.ElasticIP, env)
+		require.Equal(t, env == "training", *c.GKE.Spot, env)
+		require.True(t, *c.AppHost.Enabled)
+		require.Equal(t, "/actuator/health", c.AppHost.HealthPath)
+		require.Equal(t, 8081, c.AppHost.BluePort)
+		require.Equal(t, 8082, c.AppHost.GreenPort)
+	}
+}
+
+// TestReadmeExample loads the configuration example the README shows, so the README cannot drift from the
+// code.
+func TestReadmeExample(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("../README.md")
+	require.NoError(t, err)
+	block := regexp.MustCompile("(?s)<!-- example-config -->\\s*```yaml\\n(.*?)```").FindSubmatch(readme)
+	require.NotNil(t, block, "README.md has no <!-- example-config --> yaml block")
+	path := filepath.Join(t.TempDir(), "Pulumi.readme.yaml")
+	require.NoError(t, os.WriteFile(path, block[1], 0o600))
+	_, err = loadFile(t, path)
+	require.NoError(t, err)
+}
+
+// TestSecureValuesArePlaceholders checks that a `secure:` value is planned without the passphrase.
+func TestSecureValuesArePlaceholders(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "Pulumi.s.yaml")
+	require.NoError(t, os.WriteFile(path, []byte("encryptionsalt: v1:abc\nconfig:\n  deploylab:owner:\n    secure: v1:AAAA\n  deploylab:appHost:\n    domain: {secure: v1:BBBB}\n"), 0o600))
+	raw, secrets, err := ReadStackFile(path)
+	require.NoError(t, err)
+	require.Equal(t, SecretPlaceholder, raw["deploylab:owner"])
+	require.JSONEq(t, `{"domain": "[secret]"}`, raw["deploylab:appHost"])
+	require.ElementsMatch(t, []string{"deploylab:owner", "deploylab:appHost"}, secrets)
+}
+
+// FuzzLoad feeds arbitrary values to every key: Load may refuse them but must never panic.
+func FuzzLoad(f *testing.F) {
+	f.Add("dev", `["198.51.100.0/24"]`, `{"bluePort": 8081}`, `{"enabled": true, "cni": "calico"}`, `{"students": [{"name": "a"}]}`)
+	f.Add("training", `"x"`, `[]`, `{"minNodes": -1}`, `null`)
+	f.Fuzz(func(t *testing.T, env, cidrs, appHost, gke, classroom string) {
+		_, _ = Load(map[string]string{
+			"deploylab:env": env, "deploylab:owner": "o", "deploylab:adminCidrs": cidrs,
+			"deploylab:appHost": appHost, "deploylab:gke": gke, "deploylab:classroom": classroom,
+		})
+	})
+}

@@ -1,0 +1,249 @@
+package infra
+
+import (
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Accepted values of the enumerated keys.
+var (
+	Envs         = []string{"dev", "prod", "training"}
+	Images       = []string{"debian-12", "ubuntu-24.04"}
+	Colors       = []string{"blue", "green"}
+	BuildTools   = []string{"gradle", "maven"}
+	linuxUser    = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
+	reservedUser = []string{"root", "admin", "ubuntu", "debian", "daemon", "bin", "sys", "nobody", "www-data", "docker", "sshd", "jenkins"}
+)
+
+// problems gathers one line per invalid key, each naming the key, the value and what is accepted.
+type problems []string
+
+func (p *problems) add(key, format string, args ...any) {
+	*p = append(*p, Namespace+":"+key+": "+fmt.Sprintf(format, args...))
+}
+
+// Validate checks a defaulted configuration and reports every problem at once.
+func Validate(c *Config) error {
+	var p problems
+	if !contains(Envs, c.Env) {
+		p.add("env", "%q is not one of %s", c.Env, strings.Join(Envs, ", "))
+	}
+	if strings.TrimSpace(c.Owner) == "" {
+		p.add("owner", "is required (a team or person; it tags every resource)")
+	}
+	validateExpiry(&p, c)
+	validateAdminCidrs(&p, c)
+	validateAppHost(&p, c)
+	validateBlueGreen(&p, c)
+	validateJenkins(&p, c)
+	validateGKE(&p, c)
+	validateClassroom(&p, c)
+	if len(p) > 0 {
+		return &ConfigError{Problems: p}
+	}
+	return nil
+}
+
+func validateExpiry(p *problems, c *Config) {
+	switch {
+	case c.ExpiresAt == "" && c.Env == "training":
+		p.add("expiresAt", "is required for env training (RFC 3339, e.g. 2026-12-01T18:00:00+09:00): the reaper destroys the stack after it")
+	case c.ExpiresAt != "":
+		if _, err := time.Parse(time.RFC3339, c.ExpiresAt); err != nil {
+			p.add("expiresAt", "%q is not an RFC 3339 time (want e.g. 2026-12-01T18:00:00+09:00)", c.ExpiresAt)
+		}
+	}
+}
+
+func validateAdminCidrs(p *problems, c *Config) {
+	if len(c.AdminCidrs) == 0 {
+		p.add("adminCidrs", "is required: at least one CIDR that may reach SSH, Jenkins and the GKE API (e.g. 203.0.113.0/24)")
+	}
+	for i, cidr := range c.AdminCidrs {
+		key := fmt.Sprintf("adminCidrs[%d]", i)
+		prefix, ok := checkCIDR(p, key, cidr)
+		if !ok || prefix.Bits() != 0 {
+			continue
+		}
+		switch {
+		case c.Env == "prod":
+			p.add(key, "%q opens SSH and the admin UIs to the whole internet, which prod refuses; name your office or VPN range", cidr)
+		case c.AppHost.PasswordAuth || len(c.Classroom.Students) > 0:
+			p.add(key, "%q with password login would let the whole internet guess passwords; name the classroom's range", cidr)
+		}
+	}
+}
+
+// checkCIDR reports a value that is not a CIDR, or one with host bits set (AWS and GCP both refuse those).
+func checkCIDR(p *problems, key, value string) (netip.Prefix, bool) {
+	prefix, err := netip.ParsePrefix(value)
+	if err != nil {
+		p.add(key, "%q is not a CIDR (want e.g. 203.0.113.0/24)", value)
+		return prefix, false
+	}
+	if prefix.Masked() != prefix {
+		p.add(key, "%q has host bits set (want %s)", value, prefix.Masked())
+		return prefix, false
+	}
+	return prefix, true
+}
+
+func validatePort(p *problems, key string, port int) {
+	if port < 1 || port > 65535 {
+		p.add(key, "%d is not a port (want 1-65535)", port)
+	}
+}
+
+func validateAppHost(p *problems, c *Config) {
+	a := c.AppHost
+	if !contains(Images, a.Image) {
+		p.add("appHost.image", "%q is not one of %s", a.Image, strings.Join(Images, ", "))
+	}
+	validateUserName(p, "appHost.adminUser", a.AdminUser)
+	for i, key := range a.SSHPublicKeys {
+		validateSSHKey(p, fmt.Sprintf("appHost.sshPublicKeys[%d]", i), key)
+	}
+	if *a.Enabled && len(a.SSHPublicKeys) == 0 && !a.PasswordAuth {
+		p.add("appHost.sshPublicKeys", "is empty and passwordAuth is false: nobody could log in over SSH (add a key or set passwordAuth: true)")
+	}
+	validateDomain(p, "appHost", a.Domain, a.CertbotEmail)
+	if !strings.HasPrefix(a.HealthPath, "/") {
+		p.add("appHost.healthPath", "%q must start with / (e.g. /actuator/health)", a.HealthPath)
+	}
+	validatePort(p, "appHost.appPort", a.AppPort)
+	validatePort(p, "appHost.bluePort", a.BluePort)
+	validatePort(p, "appHost.greenPort", a.GreenPort)
+	if a.BluePort == a.GreenPort {
+		p.add("appHost.greenPort", "%d equals bluePort: the two colours need two ports", a.GreenPort)
+	}
+	for _, reserved := range []int{22, 80, 443} {
+		if a.BluePort == reserved || a.GreenPort == reserved {
+			p.add("appHost.bluePort", "blue %d / green %d: ports 22, 80 and 443 belong to sshd and nginx", a.BluePort, a.GreenPort)
+			break
+		}
+	}
+	if !regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`).MatchString(a.AppName) {
+		p.add("appHost.appName", "%q is not a compose project name (lowercase letters, digits, - and _)", a.AppName)
+	}
+	if a.VolumeSizeGiB < 8 || a.VolumeSizeGiB > 16384 {
+		p.add("appHost.volumeSizeGiB", "%d is out of range (want 8-16384)", a.VolumeSizeGiB)
+	}
+}
+
+func validateUserName(p *problems, key, name string) {
+	switch {
+	case !linuxUser.MatchString(name):
+		p.add(key, "%q is not a valid Linux user name (lowercase letter or _ first, then a-z 0-9 _ -, at most 32)", name)
+	case contains(reservedUser, name):
+		p.add(key, "%q is a system user name (not one of %s)", name, strings.Join(reservedUser, ", "))
+	}
+}
+
+func validateSSHKey(p *problems, key, value string) {
+	fields := strings.Fields(value)
+	if len(fields) < 2 || !regexp.MustCompile(`^(ssh-(ed25519|rsa)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com)$`).MatchString(fields[0]) {
+		p.add(key, "%q is not an OpenSSH public key (want e.g. ssh-ed25519 AAAA... you@laptop)", abbreviate(value))
+	}
+}
+
+func validateDomain(p *problems, section, domain, email string) {
+	if domain == "" {
+		if email != "" {
+			p.add(section+".certbotEmail", "%q is set but %s.domain is empty: certbot needs a domain", email, section)
+		}
+		return
+	}
+	if !regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`).MatchString(domain) {
+		p.add(section+".domain", "%q is not a lowercase DNS name (want e.g. app.example.com)", domain)
+	}
+	if !regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`).MatchString(email) {
+		p.add(section+".certbotEmail", "%q is not an email address; a domain needs one for Let's Encrypt", email)
+	}
+}
+
+func validateBlueGreen(p *problems, c *Config) {
+	b := c.BlueGreen
+	if !contains(Colors, b.ActiveColor) {
+		p.add("blueGreen.activeColor", "%q is not one of %s", b.ActiveColor, strings.Join(Colors, ", "))
+	}
+	if b.Enabled && !*c.AppHost.Enabled {
+		p.add("blueGreen.enabled", "true needs appHost.enabled: the ALB forwards to the app host")
+	}
+	if b.CertificateArn != "" && !regexp.MustCompile(`^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]+$`).MatchString(b.CertificateArn) {
+		p.add("blueGreen.certificateArn", "%q is not an ACM certificate ARN (arn:aws:acm:REGION:ACCOUNT:certificate/ID)", b.CertificateArn)
+	}
+}
+
+func validateJenkins(p *problems, c *Config) {
+	j := c.Jenkins
+	if !j.Enabled {
+		return
+	}
+	if !strings.HasPrefix(j.AppRepo, "https://") && !strings.HasPrefix(j.AppRepo, "git@") {
+		p.add("jenkins.appRepo", "%q is not a git URL (https://... or git@...)", j.AppRepo)
+	}
+	if strings.TrimSpace(j.Branch) == "" || strings.ContainsAny(j.Branch, " ~^:?*[\\") {
+		p.add("jenkins.branch", "%q is not a git branch name", j.Branch)
+	}
+	if !contains(BuildTools, j.BuildTool) {
+		p.add("jenkins.buildTool", "%q is not one of %s", j.BuildTool, strings.Join(BuildTools, ", "))
+	}
+	if *j.Executors < 0 || *j.Executors > 16 {
+		p.add("jenkins.executors", "%d is out of range (want 0-16)", *j.Executors)
+	}
+	if j.HomeVolumeGiB < 10 || j.HomeVolumeGiB > 16384 {
+		p.add("jenkins.homeVolumeGiB", "%d is out of range (want 10-16384)", j.HomeVolumeGiB)
+	}
+	validateDomain(p, "jenkins", j.Domain, j.CertbotEmail)
+	if !*c.AppHost.Enabled {
+		p.add("jenkins.enabled", "true needs appHost.enabled: the deploy pipeline deploys to the app host")
+	}
+}
+
+func validateGKE(p *problems, c *Config) {
+	if !c.GKE.Enabled {
+		return
+	}
+	args := GKEArgs(c)
+	for _, problem := range args.Validate() {
+		*p = append(*p, Namespace+":gke."+problem)
+	}
+}
+
+func validateClassroom(p *problems, c *Config) {
+	students := c.Classroom.Students
+	if len(students) > 0 && c.Env != "training" {
+		p.add("classroom.students", "%d students in env %q: a classroom is for env training only", len(students), c.Env)
+	}
+	if len(students) > 0 && !*c.AppHost.Enabled {
+		p.add("classroom.students", "needs appHost.enabled: every student gets an app host")
+	}
+	seen := map[string]int{}
+	for i, s := range students {
+		key := fmt.Sprintf("classroom.students[%d].name", i)
+		validateUserName(p, key, s.Name)
+		if s.Name == c.AppHost.AdminUser {
+			p.add(key, "%q is the admin user's name", s.Name)
+		}
+		if first, dup := seen[s.Name]; dup {
+			p.add(key, "%q repeats students[%d]: names must be unique", s.Name, first)
+		}
+		seen[s.Name] = i
+		for k, key := range s.SSHPublicKeys {
+			validateSSHKey(p, fmt.Sprintf("classroom.students[%d].sshPublicKeys[%d]", i, k), key)
+		}
+		if len(s.SSHPublicKeys) == 0 && !c.AppHost.PasswordAuth {
+			p.add(fmt.Sprintf("classroom.students[%d].sshPublicKeys", i), "student %q has no key and appHost.passwordAuth is false: they could not log in", s.Name)
+		}
+	}
+}
+
+func abbreviate(s string) string {
+	if len(s) > 40 {
+		return s[:37] + "..."
+	}
+	return s
+}

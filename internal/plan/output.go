@@ -1,0 +1,111 @@
+package plan
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// WriteText prints the human summary: the resource tree by component, counts by type, findings, outputs and
+// the estimated cost.
+func (r *Result) WriteText(w io.Writer) {
+	fmt.Fprintf(w, "Plan of stack %q (env %s, owner %s) — offline, mock engine, no cloud calls\n\n", r.Stack, r.Config.Env, r.Config.Owner)
+	children := map[string][]Resource{}
+	for _, res := range r.Resources {
+		children[res.Parent] = append(children[res.Parent], res)
+	}
+	var walk func(parent string, depth int)
+	walk = func(parent string, depth int) {
+		for _, res := range children[parent] {
+			fmt.Fprintf(w, "%s%s  %s\n", strings.Repeat("  ", depth+1), res.Name, res.Type)
+			walk(res.URN, depth+1)
+		}
+	}
+	fmt.Fprintln(w, "Resources:")
+	for parent := range children {
+		if !r.hasURN(parent) {
+			walk(parent, 0)
+		}
+	}
+
+	counts := map[string]int{}
+	custom := 0
+	for _, res := range r.Resources {
+		counts[res.Type]++
+		if res.Custom {
+			custom++
+		}
+	}
+	fmt.Fprintf(w, "\n%d resources (%d cloud resources, %d components):\n", len(r.Resources), custom, len(r.Resources)-custom)
+	for _, t := range sortedKeysOf(counts) {
+		fmt.Fprintf(w, "  %3d  %s\n", counts[t], t)
+	}
+
+	fmt.Fprintf(w, "\nPolicy findings: %d\n", len(r.Findings))
+	for _, f := range r.Findings {
+		fmt.Fprintf(w, "  %-4s %s  %s (%s): %s\n", strings.ToUpper(f.Level), f.Policy, f.Name, f.Type, f.Message)
+	}
+
+	fmt.Fprintln(w, "\nOutputs:")
+	for _, name := range sortedKeysOf(r.Outputs) {
+		fmt.Fprintf(w, "  %-30s %v\n", name, r.Outputs[name])
+	}
+
+	fmt.Fprintf(w, "\nEstimated monthly cost: $%.2f (%s)\n", r.Cost.Total, r.Cost.Note)
+	for _, item := range r.Cost.Items {
+		fmt.Fprintf(w, "  $%8.2f  %s\n", item.Monthly, item.What)
+	}
+}
+
+func (r *Result) hasURN(urn string) bool {
+	for _, res := range r.Resources {
+		if res.URN == urn {
+			return true
+		}
+	}
+	return false
+}
+
+// WriteJSON writes plan.json.
+func (r *Result) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// WriteDir writes DIR/plan.json and DIR/userdata/<instance name>.yaml.
+func (r *Result) WriteDir(dir string) error {
+	if err := os.MkdirAll(filepath.Join(dir, "userdata"), 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(filepath.Join(dir, "plan.json"))
+	if err != nil {
+		return err
+	}
+	if err := r.WriteJSON(f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	for name, ud := range r.UserData {
+		if err := os.WriteFile(filepath.Join(dir, "userdata", name+".yaml"), []byte(ud), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func sortedKeysOf[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,111 @@
+// Package plan runs the deploylab program against an in-process mock engine, so a stack can be planned with no
+// cloud account: the resources it would create, the policy pack's findings, the rendered user data and an
+// estimated monthly cost.
+package plan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/deploylab/deploylab/infra"
+	"github.com/deploylab/deploylab/internal/policy"
+)
+
+// Result is one planned stack.
+type Result struct {
+	Stack     string           `json:"stack"`
+	Config    *infra.Config    `json:"-"`
+	Resources []Resource       `json:"resources"`
+	Findings  []policy.Finding `json:"findings"`
+	Outputs   map[string]any   `json:"outputs"`
+	Cost      Cost             `json:"cost"`
+	// UserData maps each EC2 instance's name to its rendered cloud-init.
+	UserData map[string]string `json:"-"`
+}
+
+// ErrInvalidConfig wraps configuration problems (exit code 2).
+var ErrInvalidConfig = errors.New("invalid configuration")
+
+// Run loads raw config (as ReadConfig returns it), runs the program on the mock engine and evaluates the
+// policy pack on what it registered.
+func Run(ctx context.Context, stack string, raw map[string]string) (*Result, error) {
+	cfg, err := infra.Load(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
+	}
+	engine := &Engine{Project: "deploylab", Stack: stack, Region: cfg.Region}
+	var outputs map[string]any
+	err = pulumi.RunErr(func(pctx *pulumi.Context) error {
+		out, err := infra.Deploy(pctx, cfg)
+		if err != nil {
+			return err
+		}
+		outputs = Await(out)
+		return nil
+	}, pulumi.WithMocks("deploylab", stack, engine), withConfig(raw))
+	if err != nil {
+		return nil, fmt.Errorf("program failed on the mock engine: %w", err)
+	}
+	res := &Result{Stack: stack, Config: cfg, Resources: engine.Resources(), Outputs: outputs, UserData: map[string]string{}}
+	for _, r := range res.Resources {
+		if r.Type == "aws:ec2/instance:Instance" {
+			if ud, ok := r.Inputs["userData"].(string); ok {
+				res.UserData[r.Name] = ud
+			}
+		}
+	}
+	res.Findings, err = policy.Evaluate(ctx, policyResources(res.Resources))
+	if err != nil {
+		return nil, fmt.Errorf("policy pack: %w", err)
+	}
+	res.Cost = Estimate(cfg, res.Resources)
+	return res, nil
+}
+
+// Denied reports whether a finding blocks the stack.
+func (r *Result) Denied() bool {
+	for _, f := range r.Findings {
+		if f.Level == "deny" {
+			return true
+		}
+	}
+	return false
+}
+
+func policyResources(resources []Resource) []policy.Resource {
+	out := make([]policy.Resource, 0, len(resources))
+	for _, r := range resources {
+		if !r.Custom {
+			continue // components have no properties of their own; the analyzer sees custom resources
+		}
+		out = append(out, policy.Resource{Type: r.Type, Name: r.Name, URN: r.URN, Properties: r.Inputs, Protect: r.Protect})
+	}
+	return out
+}
+
+// withConfig hands the raw config to the mock engine's context, as the real engine would.
+func withConfig(raw map[string]string) pulumi.RunOption {
+	return func(info *pulumi.RunInfo) {
+		info.Config = raw
+	}
+}
+
+// Await resolves stack outputs on the mock engine; a secret output (or one holding a secret) becomes the
+// placeholder, so plan output never shows a secret.
+func Await(out pulumi.Map) map[string]any {
+	values := make(map[string]any, len(out))
+	for name, input := range out {
+		o := pulumi.ToOutput(input)
+		if pulumi.IsSecret(o) {
+			values[name] = infra.SecretPlaceholder
+			continue
+		}
+		ch := make(chan any, 1)
+		o.ApplyT(func(v any) any { ch <- v; return v })
+		values[name] = <-ch
+	}
+	return values
+}

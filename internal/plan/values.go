@@ -1,0 +1,117 @@
+package plan
+
+import (
+	"fmt"
+	"github.com/deploylab/deploylab/infra"
+	"strings"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// Unknown stands for a value the engine would only know after an update.
+const Unknown = "[unknown]"
+
+// plain turns recorded inputs into JSON-like values (what plan.json and the policy pack see): secrets become
+// the placeholder, so a secret can never reach the plan, its files or its log.
+func plain(m resource.PropertyMap) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		if strings.HasPrefix(string(k), "__") {
+			continue
+		}
+		out[string(k)] = plainValue(v)
+	}
+	return out
+}
+
+func plainValue(v resource.PropertyValue) any {
+	switch {
+	case v.IsSecret():
+		return infra.SecretPlaceholder
+	case v.IsComputed():
+		return Unknown
+	case v.IsOutput():
+		o := v.OutputValue()
+		if o.Secret {
+			return infra.SecretPlaceholder
+		}
+		if !o.Known {
+			return Unknown
+		}
+		return plainValue(o.Element)
+	case v.IsResourceReference():
+		return string(v.ResourceReferenceValue().URN)
+	case v.IsObject():
+		return plain(v.ObjectValue())
+	case v.IsArray():
+		arr := v.ArrayValue()
+		out := make([]any, len(arr))
+		for i, e := range arr {
+			out[i] = plainValue(e)
+		}
+		return out
+	case v.IsNull():
+		return nil
+	}
+	return v.V
+}
+
+// computed returns the state of a new resource: its inputs plus the outputs a provider would compute that other
+// resources or stack outputs read. Values are fake but shaped like the real ones (ARNs, IPs, keys).
+func computed(args pulumi.MockResourceArgs, id, region string) resource.PropertyMap {
+	state := args.Inputs.Copy()
+	set := func(key string, value any) {
+		if _, ok := state[resource.PropertyKey(key)]; !ok {
+			state[resource.PropertyKey(key)] = resource.NewPropertyValue(value)
+		}
+	}
+	service := strings.SplitN(strings.TrimPrefix(args.TypeToken, "aws:"), "/", 2)[0]
+	if strings.HasPrefix(args.TypeToken, "aws:") {
+		set("arn", fmt.Sprintf("arn:aws:%s:%s:123456789012:%s/%s", service, region, shortType(args.TypeToken), id))
+	}
+	switch args.TypeToken {
+	case "aws:ec2/instance:Instance":
+		set("publicIp", "192.0.2.10")
+		set("publicDns", "ec2-192-0-2-10."+region+".compute.amazonaws.com")
+		set("privateIp", "10.0.1.10")
+		set("privateDns", "ip-10-0-1-10."+region+".compute.internal")
+	case "aws:ec2/eip:Eip":
+		set("publicIp", "198.51.100.200")
+		set("publicDns", "ec2-198-51-100-200."+region+".compute.amazonaws.com")
+	case "aws:lb/loadBalancer:LoadBalancer":
+		set("dnsName", args.Name+"-123456789."+region+".elb.amazonaws.com")
+		set("zoneId", "Z215JYRZR1TBD5")
+	case "aws:ecr/repository:Repository":
+		set("repositoryUrl", "123456789012.dkr.ecr."+region+".amazonaws.com/"+args.Name)
+	case "aws:ssm/parameter:Parameter":
+		set("version", 1.0)
+	case "random:index/randomPassword:RandomPassword", "random:index/randomString:RandomString":
+		// Letters and digits only: a crypt salt may be drawn from a random string.
+		state["result"] = resource.MakeSecret(resource.NewPropertyValue(MockRandom(args.Name)))
+	case "tls:index/privateKey:PrivateKey":
+		state["publicKeyOpenssh"] = resource.NewPropertyValue("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPLANNEDPLANNEDPLANNEDPLANNEDPLANNEDPLANNEDPL deploylab-plan\n")
+		state["privateKeyOpenssh"] = resource.MakeSecret(resource.NewPropertyValue("-----BEGIN OPENSSH PRIVATE KEY-----\nPLANNED\n-----END OPENSSH PRIVATE KEY-----\n"))
+		state["privateKeyPem"] = state["privateKeyOpenssh"]
+	case "gcp:container/cluster:Cluster":
+		set("endpoint", "203.0.113.50")
+		set("masterAuth", map[string]any{"clusterCaCertificate": "UExBTk5FRC1DQQ=="})
+	case "gcp:serviceaccount/account:Account":
+		set("email", args.Name+"@plan.iam.gserviceaccount.com")
+	}
+	set("name", args.Name)
+	return state
+}
+
+// MockRandom is the value the mock engine gives a random resource of that name, so tests can look for it.
+func MockRandom(name string) string { return "Planned" + alnum(name) + "x9" }
+
+func alnum(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
