@@ -1,0 +1,470 @@
+// Package jenkins is the Jenkins controller of deploylab: an EC2 host that runs the pinned Jenkins LTS image in
+// Docker, configured entirely as code (JCasC + Job DSL), with jenkins_home on its own EBS volume, its admin
+// password and deploy SSH key in SSM SecureStrings, and the ECR repository its deploy pipeline pushes to.
+package jenkins
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"strings"
+
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ebs"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ecr"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ssm"
+	"github.com/pulumi/pulumi-random/sdk/v4/go/random"
+	"github.com/pulumi/pulumi-tls/sdk/v5/go/tls"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// ControllerArgs configures the controller.
+type ControllerArgs struct {
+	// VpcID is the VPC of the controller's security group. Required.
+	VpcID pulumi.StringInput
+	// SubnetID is the public subnet of the controller. Required.
+	SubnetID pulumi.StringInput
+	// AdminCidrs are the only networks that reach the Jenkins UI (port 8080, or 443 when Domain is set). Required;
+	// 0.0.0.0/0 and ::/0 are refused. There is no SSH ingress: operators use SSM Session Manager.
+	AdminCidrs []string
+	// InstanceType is the EC2 type. Optional, default t3.medium (Jenkins and builds want 4 GiB).
+	InstanceType string
+	// AppRepo is the git URL of the app the pipelines build. Optional, default https://github.com/example/app.git.
+	// A github.com HTTPS URL gets branch and pull request discovery; any other URL branch discovery only.
+	AppRepo string
+	// Branch is the branch app-deploy builds and deploys. Optional, default main.
+	Branch string
+	// BuildTool is how Jenkinsfile.dev builds: gradle (default, ./gradlew build) or maven (./mvnw -B verify).
+	BuildTool string
+	// Executors is the number of builds the controller runs at once. Optional, default 2. Builds run on the
+	// controller itself: acceptable for a class or a small team on a host only admins reach. Add agents when builds
+	// queue, when branches of untrusted contributors build, or when the team outgrows one host.
+	Executors int
+	// HomeVolumeGiB is the size of the encrypted gp3 volume holding jenkins_home. Optional, default 30.
+	HomeVolumeGiB int
+	// KeepHomeOnDestroy keeps jenkins_home (RetainOnDelete + Protect) and refuses to delete an ECR repository
+	// that still holds images. Optional, default false; set true in prod.
+	KeepHomeOnDestroy bool
+	// Domain puts nginx with a Let's Encrypt certificate in front of the UI (80 open for the ACME challenge and the
+	// redirect, 443 for AdminCidrs). Optional; without it the UI is http://PUBLIC_IP:8080/ for AdminCidrs.
+	Domain string
+	// CertbotEmail is the ACME account address. Required when Domain is set.
+	CertbotEmail string
+	// CertbotStaging uses the Let's Encrypt staging CA. Optional, default false.
+	CertbotStaging bool
+	// AppHostAddress is the private IP or DNS name of the app host the deploy pipeline SSHes to. Optional: without
+	// it the pipelines build and push but do not deploy.
+	AppHostAddress pulumi.StringInput
+	// AppHostUser is the deploy user on the app host. Optional, default deploy.
+	AppHostUser string
+	// Image is the OS image: debian-12 (default, the AMI from Debian's public SSM parameter).
+	Image string
+	// Tags are added to every resource that takes tags. Optional.
+	Tags map[string]string
+}
+
+// Controller is the Jenkins controller and what other parts need from it.
+type Controller struct {
+	pulumi.ResourceState
+
+	// URL is where users open Jenkins.
+	URL pulumi.StringOutput `pulumi:"url"`
+	// PublicIP is the controller's Elastic IP.
+	PublicIP pulumi.StringOutput `pulumi:"publicIp"`
+	// AdminPasswordParameter is the NAME of the SSM parameter holding the admin password (not the password).
+	AdminPasswordParameter pulumi.StringOutput `pulumi:"adminPasswordParameter"`
+	// DeployPublicKey is the OpenSSH public key to authorize for AppHostUser on the app host.
+	DeployPublicKey pulumi.StringOutput `pulumi:"deployPublicKey"`
+	// RepositoryURL is the ECR repository of the app image.
+	RepositoryURL pulumi.StringOutput `pulumi:"repositoryUrl"`
+	// SecurityGroupID is the controller's security group (the app host allows SSH from it).
+	SecurityGroupID pulumi.IDOutput `pulumi:"securityGroupId"`
+	// PullPolicyArn is the IAM policy the app host's role attaches to pull from the repository.
+	PullPolicyArn pulumi.StringOutput `pulumi:"pullPolicyArn"`
+}
+
+// debianAMIParameters maps Image to the public SSM parameter that names the current AMI.
+var debianAMIParameters = map[string]string{
+	"debian-12": "/aws/service/debian/release/12/latest/amd64",
+}
+
+func setDefaults(a ControllerArgs) ControllerArgs {
+	if a.InstanceType == "" {
+		a.InstanceType = "t3.medium"
+	}
+	if a.AppRepo == "" {
+		a.AppRepo = "https://github.com/example/app.git"
+	}
+	if a.Branch == "" {
+		a.Branch = "main"
+	}
+	if a.BuildTool == "" {
+		a.BuildTool = "gradle"
+	}
+	if a.Executors == 0 {
+		a.Executors = 2
+	}
+	if a.HomeVolumeGiB == 0 {
+		a.HomeVolumeGiB = 30
+	}
+	if a.AppHostUser == "" {
+		a.AppHostUser = "deploy"
+	}
+	if a.Image == "" {
+		a.Image = "debian-12"
+	}
+	return a
+}
+
+var (
+	domainRe = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
+	branchRe = regexp.MustCompile(`^[A-Za-z0-9._/-]+$`)
+	userRe   = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
+)
+
+// validate checks defaulted args and reports every problem at once, naming the field, the value and what is
+// accepted.
+func validate(a ControllerArgs) error {
+	var errs []error
+	bad := func(field string, value any, accepted string) {
+		errs = append(errs, fmt.Errorf("jenkins.%s: %v is invalid: %s", field, value, accepted))
+	}
+	if a.VpcID == nil {
+		bad("vpcId", "(unset)", "required")
+	}
+	if a.SubnetID == nil {
+		bad("subnetId", "(unset)", "required")
+	}
+	if len(a.AdminCidrs) == 0 {
+		bad("adminCidrs", "[]", "at least one CIDR is required: the UI is reachable only from these")
+	}
+	for _, c := range a.AdminCidrs {
+		_, n, err := net.ParseCIDR(c)
+		switch {
+		case err != nil:
+			bad("adminCidrs", fmt.Sprintf("%q", c), "a CIDR such as 198.51.100.0/24")
+		case n.IP.IsUnspecified() && strings.HasSuffix(c, "/0"):
+			bad("adminCidrs", fmt.Sprintf("%q", c), "not the whole internet: the Jenkins UI is for admins only")
+		}
+	}
+	if u, err := url.Parse(a.AppRepo); err != nil || (u.Scheme != "https" && u.Scheme != "ssh") || u.Host == "" || strings.ContainsAny(a.AppRepo, "$'\" \n") {
+		bad("appRepo", fmt.Sprintf("%q", a.AppRepo), "an https:// or ssh:// git URL without quotes, spaces or $")
+	}
+	if !branchRe.MatchString(a.Branch) || strings.Contains(a.Branch, "..") {
+		bad("branch", fmt.Sprintf("%q", a.Branch), "a git branch name (letters, digits, . _ / -)")
+	}
+	if a.BuildTool != "gradle" && a.BuildTool != "maven" {
+		bad("buildTool", fmt.Sprintf("%q", a.BuildTool), "gradle or maven")
+	}
+	if a.Executors < 0 || a.Executors > 16 {
+		bad("executors", a.Executors, "1 to 16 (unset means 2)")
+	}
+	if a.HomeVolumeGiB < 10 || a.HomeVolumeGiB > 16384 {
+		bad("homeVolumeGiB", a.HomeVolumeGiB, "10 to 16384 GiB (unset means 30)")
+	}
+	if a.Domain != "" && !domainRe.MatchString(a.Domain) {
+		bad("domain", fmt.Sprintf("%q", a.Domain), "a lower-case DNS name such as jenkins.example.com")
+	}
+	if a.Domain != "" && !strings.Contains(a.CertbotEmail, "@") {
+		bad("certbotEmail", fmt.Sprintf("%q", a.CertbotEmail), "an e-mail address (required when domain is set)")
+	}
+	if a.Domain == "" && (a.CertbotEmail != "" || a.CertbotStaging) {
+		bad("certbotEmail", fmt.Sprintf("%q", a.CertbotEmail), "only with a domain")
+	}
+	if !userRe.MatchString(a.AppHostUser) {
+		bad("appHostUser", fmt.Sprintf("%q", a.AppHostUser), "a Linux user name")
+	}
+	if _, ok := debianAMIParameters[a.Image]; !ok {
+		bad("image", fmt.Sprintf("%q", a.Image), "debian-12")
+	}
+	if a.InstanceType == "" {
+		bad("instanceType", `""`, "an EC2 instance type such as t3.medium")
+	}
+	return errors.Join(errs...)
+}
+
+// NewController creates the controller and everything it owns.
+func NewController(ctx *pulumi.Context, name string, args *ControllerArgs, opts ...pulumi.ResourceOption) (*Controller, error) {
+	if args == nil {
+		return nil, errors.New("jenkins: args are required")
+	}
+	a := setDefaults(*args)
+	if err := validate(a); err != nil {
+		return nil, err
+	}
+	c := &Controller{}
+	if err := ctx.RegisterComponentResource("deploylab:jenkins:Controller", name, c, opts...); err != nil {
+		return nil, err
+	}
+	parent := pulumi.Parent(c)
+	tags := func(suffix string) pulumi.StringMap {
+		m := pulumi.StringMap{"Name": pulumi.String(name + suffix)}
+		for k, v := range a.Tags {
+			m[k] = pulumi.String(v)
+		}
+		return m
+	}
+
+	// Secrets: generated here, stored only as SecureStrings; the host reads them at boot.
+	password, err := random.NewRandomPassword(ctx, name+"-admin-password", &random.RandomPasswordArgs{
+		Length: pulumi.Int(32), Special: pulumi.Bool(true),
+		// No $ { }: the value passes through JCasC, which would read ${...} as a variable.
+		OverrideSpecial: pulumi.String("-_.,~+"),
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	key, err := tls.NewPrivateKey(ctx, name+"-deploy-key", &tls.PrivateKeyArgs{Algorithm: pulumi.String("ED25519")}, parent)
+	if err != nil {
+		return nil, err
+	}
+	prefix := "/deploylab/" + ctx.Stack() + "/" + name
+	adminParam, err := ssm.NewParameter(ctx, name+"-admin-password", &ssm.ParameterArgs{
+		Name: pulumi.String(prefix + "/admin-password"), Type: pulumi.String("SecureString"),
+		Value: password.Result, Description: pulumi.String("Jenkins admin password (user admin)"), Tags: tags("-admin-password"),
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	keyParam, err := ssm.NewParameter(ctx, name+"-deploy-key", &ssm.ParameterArgs{
+		Name: pulumi.String(prefix + "/deploy-ssh-key"), Type: pulumi.String("SecureString"),
+		Value: key.PrivateKeyOpenssh, Description: pulumi.String("SSH private key Jenkins deploys to the app host with"), Tags: tags("-deploy-key"),
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+
+	repo, err := ecr.NewRepository(ctx, name+"-app", &ecr.RepositoryArgs{
+		ImageTagMutability:         pulumi.String("IMMUTABLE"),
+		ImageScanningConfiguration: &ecr.RepositoryImageScanningConfigurationArgs{ScanOnPush: pulumi.Bool(true)},
+		EncryptionConfigurations:   ecr.RepositoryEncryptionConfigurationArray{&ecr.RepositoryEncryptionConfigurationArgs{EncryptionType: pulumi.String("AES256")}},
+		ForceDelete:                pulumi.Bool(!a.KeepHomeOnDestroy),
+		Tags:                       tags("-app"),
+	}, parent, pulumi.Protect(a.KeepHomeOnDestroy)) // the released images are state too
+	if err != nil {
+		return nil, err
+	}
+	if _, err := ecr.NewLifecyclePolicy(ctx, name+"-app", &ecr.LifecyclePolicyArgs{
+		Repository: repo.Name, Policy: pulumi.String(lifecyclePolicy),
+	}, parent); err != nil {
+		return nil, err
+	}
+
+	role, err := iam.NewRole(ctx, name+"-role", &iam.RoleArgs{
+		AssumeRolePolicy: pulumi.String(assumeRolePolicy),
+		Tags:             tags("-role"),
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := iam.NewRolePolicyAttachment(ctx, name+"-ssm-core", &iam.RolePolicyAttachmentArgs{
+		Role: role.Name, PolicyArn: pulumi.String("arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"),
+	}, parent); err != nil {
+		return nil, err
+	}
+	if _, err := iam.NewRolePolicy(ctx, name+"-access", &iam.RolePolicyArgs{
+		Role: role.Name,
+		Policy: pulumi.All(adminParam.Arn, keyParam.Arn, repo.Arn).ApplyT(func(v []any) (string, error) {
+			return controllerPolicy(v[0].(string), v[1].(string), v[2].(string))
+		}).(pulumi.StringOutput),
+	}, parent); err != nil {
+		return nil, err
+	}
+	pull, err := iam.NewPolicy(ctx, name+"-pull", &iam.PolicyArgs{
+		Description: pulumi.String("Pull the app image from the deploylab ECR repository"),
+		Policy:      repo.Arn.ApplyT(func(arn string) (string, error) { return pullPolicy(arn) }).(pulumi.StringOutput),
+		Tags:        tags("-pull"),
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	profile, err := iam.NewInstanceProfile(ctx, name+"-profile", &iam.InstanceProfileArgs{Role: role.Name, Tags: tags("-profile")}, parent)
+	if err != nil {
+		return nil, err
+	}
+
+	sg, err := ec2.NewSecurityGroup(ctx, name+"-sg", &ec2.SecurityGroupArgs{
+		VpcId:       a.VpcID,
+		Description: pulumi.String("Jenkins controller: UI from admin networks only"),
+		Ingress:     ingressRules(a.Domain, a.AdminCidrs),
+		Egress: ec2.SecurityGroupEgressArray{&ec2.SecurityGroupEgressArgs{
+			Description: pulumi.String("packages, images, SSM, git and the app host"),
+			Protocol:    pulumi.String("-1"), FromPort: pulumi.Int(0), ToPort: pulumi.Int(0),
+			CidrBlocks: pulumi.StringArray{pulumi.String("0.0.0.0/0")}, Ipv6CidrBlocks: pulumi.StringArray{pulumi.String("::/0")},
+		}},
+		Tags: tags("-sg"),
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+
+	subnet := ec2.LookupSubnetOutput(ctx, ec2.LookupSubnetOutputArgs{Id: a.SubnetID}, parent)
+	homeOpts := []pulumi.ResourceOption{parent}
+	if a.KeepHomeOnDestroy {
+		homeOpts = append(homeOpts, pulumi.RetainOnDelete(true), pulumi.Protect(true))
+	}
+	home, err := ebs.NewVolume(ctx, name+"-home", &ebs.VolumeArgs{
+		AvailabilityZone: subnet.AvailabilityZone(),
+		Size:             pulumi.Int(a.HomeVolumeGiB),
+		Type:             pulumi.String("gp3"),
+		Encrypted:        pulumi.Bool(true),
+		Tags:             tags("-home"),
+	}, homeOpts...)
+	if err != nil {
+		return nil, err
+	}
+	eip, err := ec2.NewEip(ctx, name+"-eip", &ec2.EipArgs{Domain: pulumi.String("vpc"), Tags: tags("-eip")}, parent)
+	if err != nil {
+		return nil, err
+	}
+
+	ami, err := ssm.LookupParameter(ctx, &ssm.LookupParameterArgs{Name: debianAMIParameters[a.Image]}, parent)
+	if err != nil {
+		return nil, fmt.Errorf("jenkins: look up the %s AMI: %w", a.Image, err)
+	}
+	appHost := pulumi.StringInput(pulumi.String(""))
+	if a.AppHostAddress != nil {
+		appHost = a.AppHostAddress
+	}
+	userData := pulumi.All(adminParam.Name, keyParam.Name, home.ID(), eip.PublicIp, repo.RepositoryUrl, appHost).ApplyT(
+		func(v []any) (string, error) {
+			return renderCompressedUserData(hostConfig(a, v[0].(string), v[1].(string), string(v[2].(pulumi.ID)), v[3].(string), v[4].(string), v[5].(string)))
+		}).(pulumi.StringOutput)
+
+	instance, err := ec2.NewInstance(ctx, name, &ec2.InstanceArgs{
+		Ami:                 pulumi.String(ami.Value),
+		InstanceType:        pulumi.String(a.InstanceType),
+		SubnetId:            a.SubnetID,
+		VpcSecurityGroupIds: pulumi.StringArray{sg.ID()},
+		IamInstanceProfile:  profile.Name,
+		MetadataOptions: &ec2.InstanceMetadataOptionsArgs{
+			HttpTokens:   pulumi.String("required"),
+			HttpEndpoint: pulumi.String("enabled"),
+			// 2 hops: the aws CLI in the Jenkins container reaches IMDS through the Docker bridge.
+			HttpPutResponseHopLimit: pulumi.Int(2),
+		},
+		RootBlockDevice: &ec2.InstanceRootBlockDeviceArgs{
+			VolumeType: pulumi.String("gp3"), VolumeSize: pulumi.Int(20), Encrypted: pulumi.Bool(true), DeleteOnTermination: pulumi.Bool(true),
+		},
+		// gzip: the document with its scripts is above EC2's 16 KiB user data limit; cloud-init inflates it.
+		UserDataBase64: userData,
+		// Everything on the host comes from user data and jenkins_home lives on its own volume: a new instance
+		// is how a configuration change reaches the host.
+		UserDataReplaceOnChange: pulumi.Bool(true),
+		Tags:                    tags(""),
+	}, parent, pulumi.DeleteBeforeReplace(true))
+	if err != nil {
+		return nil, err
+	}
+	// Deleted before replaced: the volume can be attached to one instance only.
+	if _, err := ec2.NewVolumeAttachment(ctx, name+"-home", &ec2.VolumeAttachmentArgs{
+		DeviceName: pulumi.String(homeDeviceName), InstanceId: instance.ID(), VolumeId: home.ID(),
+		StopInstanceBeforeDetaching: pulumi.Bool(true),
+	}, parent, pulumi.DeleteBeforeReplace(true)); err != nil {
+		return nil, err
+	}
+	if _, err := ec2.NewEipAssociation(ctx, name+"-eip", &ec2.EipAssociationArgs{
+		AllocationId: eip.AllocationId, InstanceId: instance.ID(),
+	}, parent); err != nil {
+		return nil, err
+	}
+
+	c.URL = eip.PublicIp.ApplyT(func(ip string) string { return hostConfig(a, "", "", "", ip, "", "").URL() }).(pulumi.StringOutput)
+	c.PublicIP = eip.PublicIp
+	c.AdminPasswordParameter = adminParam.Name
+	c.DeployPublicKey = key.PublicKeyOpenssh
+	c.RepositoryURL = repo.RepositoryUrl
+	c.SecurityGroupID = sg.ID()
+	c.PullPolicyArn = pull.Arn
+	if err := ctx.RegisterResourceOutputs(c, pulumi.Map{
+		"url": c.URL, "publicIp": c.PublicIP, "adminPasswordParameter": c.AdminPasswordParameter,
+		"deployPublicKey": c.DeployPublicKey, "repositoryUrl": c.RepositoryURL,
+		"securityGroupId": c.SecurityGroupID, "pullPolicyArn": c.PullPolicyArn,
+	}); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func hostConfig(a ControllerArgs, adminParam, keyParam, volumeID, publicIP, repoURL, appHost string) HostConfig {
+	return HostConfig{
+		AdminPasswordParameter: adminParam, DeployKeyParameter: keyParam, HomeVolumeID: volumeID, PublicIP: publicIP,
+		Executors: a.Executors, AppRepo: a.AppRepo, Branch: a.Branch, BuildTool: a.BuildTool, RepositoryURL: repoURL,
+		DeployHost: appHost, DeployUser: a.AppHostUser, Domain: a.Domain, CertbotEmail: a.CertbotEmail,
+		CertbotStaging: a.CertbotStaging, AdminCidrs: a.AdminCidrs,
+	}
+}
+
+// ingressRules opens the UI to the admin networks only: 8080 directly, or with a domain 443 for admins and 80
+// for everyone (the ACME HTTP-01 challenge and the redirect to HTTPS; nginx answers nothing else on it).
+func ingressRules(domain string, adminCidrs []string) ec2.SecurityGroupIngressArray {
+	var v4, v6 pulumi.StringArray
+	for _, c := range adminCidrs {
+		if strings.Contains(c, ":") {
+			v6 = append(v6, pulumi.String(c))
+		} else {
+			v4 = append(v4, pulumi.String(c))
+		}
+	}
+	rule := func(port int, desc string, v4, v6 pulumi.StringArray) *ec2.SecurityGroupIngressArgs {
+		return &ec2.SecurityGroupIngressArgs{Description: pulumi.String(desc), Protocol: pulumi.String("tcp"),
+			FromPort: pulumi.Int(port), ToPort: pulumi.Int(port), CidrBlocks: v4, Ipv6CidrBlocks: v6}
+	}
+	if domain == "" {
+		return ec2.SecurityGroupIngressArray{rule(8080, "Jenkins UI from admin networks", v4, v6)}
+	}
+	return ec2.SecurityGroupIngressArray{
+		rule(443, "Jenkins UI over TLS from admin networks", v4, v6),
+		rule(80, "ACME HTTP-01 challenge and redirect to HTTPS",
+			pulumi.StringArray{pulumi.String("0.0.0.0/0")}, pulumi.StringArray{pulumi.String("::/0")}),
+	}
+}
+
+// lifecyclePolicy expires untagged images after 7 days and keeps the 30 newest images.
+const lifecyclePolicy = `{"rules":[` +
+	`{"rulePriority":1,"description":"expire untagged images after 7 days","selection":{"tagStatus":"untagged","countType":"sinceImagePushed","countUnit":"days","countNumber":7},"action":{"type":"expire"}},` +
+	`{"rulePriority":2,"description":"keep the 30 newest images","selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":30},"action":{"type":"expire"}}]}`
+
+type statement struct {
+	Effect   string   `json:"Effect"`
+	Action   []string `json:"Action"`
+	Resource []string `json:"Resource,omitempty"`
+}
+
+type document struct {
+	Version   string      `json:"Version"`
+	Statement []statement `json:"Statement"`
+}
+
+func policyDoc(s ...statement) document { return document{Version: "2012-10-17", Statement: s} }
+
+// assumeRolePolicy lets EC2 instances, and nothing else, take the controller role.
+const assumeRolePolicy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}`
+
+var ecrAuth = statement{Effect: "Allow", Action: []string{"ecr:GetAuthorizationToken"}, Resource: []string{"*"}}
+
+// controllerPolicy lets the controller read its two parameters (the aws/ssm KMS key's policy already lets SSM
+// decrypt for callers in the account, so no kms statement) and push to its repository.
+func controllerPolicy(adminParamArn, keyParamArn, repoArn string) (string, error) {
+	b, err := json.Marshal(policyDoc(
+		statement{Effect: "Allow", Action: []string{"ssm:GetParameter"}, Resource: []string{adminParamArn, keyParamArn}},
+		ecrAuth,
+		statement{Effect: "Allow", Action: []string{
+			"ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:CompleteLayerUpload", "ecr:DescribeImages",
+			"ecr:GetDownloadUrlForLayer", "ecr:InitiateLayerUpload", "ecr:PutImage", "ecr:UploadLayerPart",
+		}, Resource: []string{repoArn}},
+	))
+	return string(b), err
+}
+
+// pullPolicy lets a host pull images from the repository and nothing else.
+func pullPolicy(repoArn string) (string, error) {
+	b, err := json.Marshal(policyDoc(ecrAuth, statement{Effect: "Allow", Action: []string{
+		"ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
+	}, Resource: []string{repoArn}}))
+	return string(b), err
+}
