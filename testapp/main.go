@@ -1,0 +1,115 @@
+// Command testapp is the stand-in application the deploy tests and the benchmark ship with scripts/deploy.sh.
+// It is static (stdlib only, CGO_ENABLED=0) so it can be packed into an image FROM scratch without a registry.
+//
+// Environment (all optional):
+//
+//	VERSION        text served on "/" (default "dev")
+//	PORT           port to listen on (default 8080)
+//	HEALTH_PATH    health endpoint (default /actuator/health), answers {"status":"UP"}
+//	UNHEALTHY      "1": the health endpoint answers 503 {"status":"DOWN"} while "/" still works
+//	START_DELAY    seconds to wait before listening (a slow start)
+//	CRASH_AFTER    seconds after which the process exits with status 1 (a crash)
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+type config struct {
+	version    string
+	port       int
+	healthPath string
+	unhealthy  bool
+	startDelay time.Duration
+	crashAfter time.Duration
+}
+
+func loadConfig(getenv func(string) string) (config, error) {
+	c := config{version: "dev", port: 8080, healthPath: "/actuator/health"}
+	var errs []error
+	if v := getenv("VERSION"); v != "" {
+		c.version = v
+	}
+	if v := getenv("HEALTH_PATH"); v != "" {
+		c.healthPath = v
+	}
+	c.unhealthy = getenv("UNHEALTHY") == "1"
+	intVar := func(key string, dst *int, min int) {
+		v := getenv(key)
+		if v == "" {
+			return
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < min {
+			errs = append(errs, fmt.Errorf("%s=%q: want an integer >= %d", key, v, min))
+			return
+		}
+		*dst = n
+	}
+	var delay, crash int
+	intVar("PORT", &c.port, 1)
+	intVar("START_DELAY", &delay, 0)
+	intVar("CRASH_AFTER", &crash, 0)
+	c.startDelay = time.Duration(delay) * time.Second
+	c.crashAfter = time.Duration(crash) * time.Second
+	return c, errors.Join(errs...)
+}
+
+func handler(c config) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc(c.healthPath, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if c.unhealthy {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, `{"status":"DOWN"}`)
+			return
+		}
+		fmt.Fprintln(w, `{"status":"UP"}`)
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		fmt.Fprintln(w, c.version)
+	})
+	return mux
+}
+
+func main() {
+	c, err := loadConfig(os.Getenv)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if c.crashAfter > 0 {
+		time.AfterFunc(c.crashAfter, func() {
+			log.Printf("crashing after %s as asked by CRASH_AFTER", c.crashAfter)
+			os.Exit(1)
+		})
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	select {
+	case <-time.After(c.startDelay):
+	case <-ctx.Done():
+		return
+	}
+	srv := &http.Server{Addr: fmt.Sprintf(":%d", c.port), Handler: handler(c), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		// Finish the requests in flight on SIGTERM (docker stop) so a drained colour loses nothing.
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdownCtx)
+	}()
+	log.Printf("testapp %s listening on :%d, health on %s", c.version, c.port, c.healthPath)
+	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Fatal(err)
+	}
+}

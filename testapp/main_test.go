@@ -1,0 +1,63 @@
+package main
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestLoadConfig(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		env     map[string]string
+		want    config
+		wantErr string
+	}{
+		{name: "defaults", env: map[string]string{}, want: config{version: "dev", port: 8080, healthPath: "/actuator/health"}},
+		{name: "all set", env: map[string]string{"VERSION": "v2", "PORT": "9000", "HEALTH_PATH": "/h", "UNHEALTHY": "1"},
+			want: config{version: "v2", port: 9000, healthPath: "/h", unhealthy: true}},
+		{name: "bad port", env: map[string]string{"PORT": "x"}, wantErr: `PORT="x": want an integer >= 1`},
+		{name: "negative delay", env: map[string]string{"START_DELAY": "-1"}, wantErr: `START_DELAY="-1": want an integer >= 0`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := loadConfig(func(k string) string { return tt.env[k] })
+			if tt.wantErr != "" {
+				require.ErrorContains(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestHandler(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		cfg      config
+		path     string
+		wantCode int
+		wantBody string
+	}{
+		{name: "version", cfg: config{version: "v7", healthPath: "/actuator/health"}, path: "/", wantCode: 200, wantBody: "v7"},
+		{name: "healthy", cfg: config{healthPath: "/actuator/health"}, path: "/actuator/health", wantCode: 200, wantBody: `{"status":"UP"}`},
+		{name: "unhealthy", cfg: config{healthPath: "/actuator/health", unhealthy: true}, path: "/actuator/health", wantCode: 503, wantBody: `{"status":"DOWN"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			rec := httptest.NewRecorder()
+			handler(tt.cfg).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, tt.path, nil))
+			assert.Equal(t, tt.wantCode, rec.Code)
+			assert.Equal(t, tt.wantBody, strings.TrimSpace(rec.Body.String()))
+		})
+	}
+}
