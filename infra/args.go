@@ -13,10 +13,9 @@ import (
 // This file maps the stack configuration onto each component's arguments: the one place where config keys
 // meet component fields.
 
-// AppHostArgs builds the app host of the stack, or a student's host in a classroom. ci is the Jenkins
-// controller when there is one: its deploy key is authorized for the admin user and the host may pull from its
-// ECR repository.
-func AppHostArgs(c *Config, vpc, subnet pulumi.StringInput, ci *jenkins.Controller, tags map[string]string, student *Student) *apphost.HostArgs {
+// AppHostArgs builds the app host of the stack, or a student's host in a classroom; Deploy adds what other
+// components provide (Jenkins' deploy key, the ALB).
+func AppHostArgs(c *Config, vpc, subnet pulumi.StringInput, tags map[string]string, student *Student) *apphost.HostArgs {
 	a := c.AppHost
 	args := &apphost.HostArgs{
 		VpcID:          vpc,
@@ -46,21 +45,24 @@ func AppHostArgs(c *Config, vpc, subnet pulumi.StringInput, ci *jenkins.Controll
 			Name:          student.Name,
 			SSHPublicKeys: student.SSHPublicKeys,
 			PasswordAuth:  c.AppHost.PasswordAuth || len(student.SSHPublicKeys) == 0,
+			// The host is the student's own practice machine: they install, configure and break things on it.
+			Sudo: true,
 		}}
-	}
-	if ci != nil {
-		args.DeployKey = ci.DeployPublicKey
-		args.ExtraPolicyARNs = []pulumi.StringInput{ci.PullPolicyArn}
 	}
 	return args
 }
 
 // BlueGreenArgs puts the ALB in front of the app host.
-func BlueGreenArgs(c *Config, net *network.Network, host *apphost.Host, tags map[string]string) *bluegreen.BlueGreenArgs {
+func BlueGreenArgs(c *Config, net *network.Network, tags map[string]string) *bluegreen.BlueGreenArgs {
 	return &bluegreen.BlueGreenArgs{
-		VpcID:              net.VpcID.ToStringOutput(),
-		SubnetIDs:          net.PublicSubnetIDs.ToStringArrayOutput(),
-		InstanceID:         host.InstanceID.ToStringOutput(),
+		VpcID: net.VpcID.ToStringOutput(),
+		SubnetIDs: net.PublicSubnetIDs.ApplyT(func(ids []pulumi.ID) []string {
+			out := make([]string, len(ids))
+			for i, id := range ids {
+				out[i] = string(id)
+			}
+			return out
+		}).(pulumi.StringArrayOutput),
 		BluePort:           c.AppHost.BluePort,
 		GreenPort:          c.AppHost.GreenPort,
 		HealthPath:         c.AppHost.HealthPath,
@@ -73,7 +75,7 @@ func BlueGreenArgs(c *Config, net *network.Network, host *apphost.Host, tags map
 }
 
 // JenkinsArgs builds the Jenkins controller.
-func JenkinsArgs(c *Config, vpc, subnet pulumi.StringInput, tags map[string]string) *jenkins.ControllerArgs {
+func JenkinsArgs(c *Config, vpc, subnet pulumi.StringInput, appHostIP string, tags map[string]string) *jenkins.ControllerArgs {
 	j := c.Jenkins
 	return &jenkins.ControllerArgs{
 		VpcID:             vpc,
@@ -89,6 +91,7 @@ func JenkinsArgs(c *Config, vpc, subnet pulumi.StringInput, tags map[string]stri
 		Domain:            j.Domain,
 		CertbotEmail:      j.CertbotEmail,
 		CertbotStaging:    j.CertbotStaging,
+		AppHostAddress:    pulumi.String(appHostIP),
 		AppHostUser:       c.AppHost.AdminUser,
 		Tags:              tags,
 	}

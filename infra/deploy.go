@@ -45,26 +45,56 @@ func deployAWS(ctx *pulumi.Context, c *Config, tags map[string]string, out pulum
 	if err != nil {
 		return err
 	}
+	vpc := net.VpcID.ToStringOutput()
 	subnet := net.PublicSubnetIDs.Index(pulumi.Int(0)).ToStringOutput()
+	if len(c.Classroom.Students) > 0 {
+		return deployClassroom(ctx, c, vpc, subnet, tags, out)
+	}
 
-	var ci *jenkins.Controller
+	// Order breaks two cycles: Jenkins and the ALB come first, since the host's user data names Jenkins' deploy
+	// key, the listener and the target groups; Jenkins reaches the host at a private address fixed in advance,
+	// and the host joins the target groups once it exists.
+	hostArgs := AppHostArgs(c, vpc, subnet, tags, nil)
 	if c.Jenkins.Enabled {
-		ci, err = jenkins.NewController(ctx, "jenkins", JenkinsArgs(c, net.VpcID.ToStringOutput(), subnet, tags))
+		hostArgs.PrivateIP = appHostPrivateIP(net)
+		ci, err := jenkins.NewController(ctx, "jenkins", JenkinsArgs(c, vpc, subnet, hostArgs.PrivateIP, tags))
 		if err != nil {
 			return err
 		}
+		hostArgs.DeployKey = ci.DeployPublicKey
+		hostArgs.SSHFrom = ci.SecurityGroupID.ToStringOutput()
+		hostArgs.ExtraPolicyARNs = []pulumi.StringInput{ci.PullPolicyArn}
+		hostArgs.ECRRepositoryURL = ci.RepositoryURL
 		out["jenkinsUrl"] = ci.URL
 		out["jenkinsPublicIp"] = ci.PublicIP
 		out["jenkinsAdminPasswordParameter"] = ci.AdminPasswordParameter
 		out["ecrRepositoryUrl"] = ci.RepositoryURL
 	}
-
-	if len(c.Classroom.Students) > 0 {
-		return deployClassroom(ctx, c, net, subnet, tags, out)
+	var alb *bluegreen.BlueGreen
+	if c.BlueGreen.Enabled {
+		alb, err = bluegreen.NewBlueGreen(ctx, "alb", BlueGreenArgs(c, net, tags))
+		if err != nil {
+			return err
+		}
+		hostArgs.AppPortsFrom = alb.SecurityGroupID.ToStringOutput()
+		hostArgs.ALB = &apphost.ALBSwitch{
+			ListenerArn:         alb.ListenerArn,
+			BlueTargetGroupArn:  alb.TargetGroupArns["blue"],
+			GreenTargetGroupArn: alb.TargetGroupArns["green"],
+		}
+		out["albDnsName"] = alb.DNSName
+		out["albListenerArn"] = alb.ListenerArn
+		out["targetGroupArns"] = pulumi.StringMap{"blue": alb.TargetGroupArns["blue"], "green": alb.TargetGroupArns["green"]}
 	}
-	host, err := apphost.NewHost(ctx, "app", AppHostArgs(c, net.VpcID.ToStringOutput(), subnet, ci, tags, nil))
+
+	host, err := apphost.NewHost(ctx, "app", hostArgs)
 	if err != nil {
 		return err
+	}
+	if alb != nil {
+		if err := alb.Attach(ctx, host.InstanceID.ToStringOutput()); err != nil {
+			return err
+		}
 	}
 	out["appPublicIp"] = host.PublicIP
 	out["appPublicDns"] = host.PublicDNS
@@ -73,31 +103,27 @@ func deployAWS(ctx *pulumi.Context, c *Config, tags map[string]string, out pulum
 	if c.AppHost.PasswordAuth {
 		out["passwords"] = host.Passwords
 	}
-	if c.BlueGreen.Enabled {
-		alb, err := bluegreen.NewBlueGreen(ctx, "alb", BlueGreenArgs(c, net, host, tags))
-		if err != nil {
-			return err
-		}
-		out["albDnsName"] = alb.DNSName
-		out["albListenerArn"] = alb.ListenerArn
-		out["targetGroupArns"] = pulumi.StringMap{
-			"blue":  alb.TargetGroupArns["blue"],
-			"green": alb.TargetGroupArns["green"],
-		}
-	}
 	return nil
+}
+
+// appHostPrivateIP is the app host's fixed address: the tenth of the first subnet (AWS keeps the first four).
+func appHostPrivateIP(net *network.Network) string {
+	addr := net.PublicSubnetCidrs[0].Addr()
+	for i := 0; i < 10; i++ {
+		addr = addr.Next()
+	}
+	return addr.String()
 }
 
 // deployClassroom gives every student an isolated host of their own (own user, credentials and security
 // group) and exports a table a teacher can hand out with `pulumi stack output --show-secrets students`.
-func deployClassroom(ctx *pulumi.Context, c *Config, net *network.Network, subnet pulumi.StringOutput, tags map[string]string, out pulumi.Map) error {
+func deployClassroom(ctx *pulumi.Context, c *Config, vpc, subnet pulumi.StringOutput, tags map[string]string, out pulumi.Map) error {
 	table, hosts := pulumi.Map{}, pulumi.Map{}
 	for _, s := range c.Classroom.Students {
 		student := s
 		studentTags := copyTags(tags)
 		studentTags["student"] = student.Name
-		host, err := apphost.NewHost(ctx, "student-"+student.Name,
-			AppHostArgs(c, net.VpcID.ToStringOutput(), subnet, nil, studentTags, &student))
+		host, err := apphost.NewHost(ctx, "student-"+student.Name, AppHostArgs(c, vpc, subnet, studentTags, &student))
 		if err != nil {
 			return err
 		}

@@ -64,15 +64,10 @@ func validateAdminCidrs(p *problems, c *Config) {
 	}
 	for i, cidr := range c.AdminCidrs {
 		key := fmt.Sprintf("adminCidrs[%d]", i)
-		prefix, ok := checkCIDR(p, key, cidr)
-		if !ok || prefix.Bits() != 0 {
-			continue
-		}
-		switch {
-		case c.Env == "prod":
-			p.add(key, "%q opens SSH and the admin UIs to the whole internet, which prod refuses; name your office or VPN range", cidr)
-		case c.AppHost.PasswordAuth || len(c.Classroom.Students) > 0:
-			p.add(key, "%q with password login would let the whole internet guess passwords; name the classroom's range", cidr)
+		if prefix, ok := checkCIDR(p, key, cidr); ok && prefix.Bits() == 0 {
+			// Only 80 and 443 open to the world, in every environment: SSH, Jenkins and the GKE API are
+			// reached from named ranges (Session Manager needs no open port at all).
+			p.add(key, "%q would open SSH, Jenkins and the GKE API to the whole internet; name your office, VPN or classroom range (e.g. 203.0.113.0/24)", cidr)
 		}
 	}
 }
@@ -172,6 +167,9 @@ func validateBlueGreen(p *problems, c *Config) {
 	if b.Enabled && !*c.AppHost.Enabled {
 		p.add("blueGreen.enabled", "true needs appHost.enabled: the ALB forwards to the app host")
 	}
+	if b.Enabled && len(c.Classroom.Students) > 0 {
+		p.add("blueGreen.enabled", "true with classroom.students: the ALB fronts the stack's one app host, a classroom has a host per student")
+	}
 	if b.CertificateArn != "" && !regexp.MustCompile(`^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]+$`).MatchString(b.CertificateArn) {
 		p.add("blueGreen.certificateArn", "%q is not an ACM certificate ARN (arn:aws:acm:REGION:ACCOUNT:certificate/ID)", b.CertificateArn)
 	}
@@ -191,8 +189,8 @@ func validateJenkins(p *problems, c *Config) {
 	if !contains(BuildTools, j.BuildTool) {
 		p.add("jenkins.buildTool", "%q is not one of %s", j.BuildTool, strings.Join(BuildTools, ", "))
 	}
-	if *j.Executors < 0 || *j.Executors > 16 {
-		p.add("jenkins.executors", "%d is out of range (want 0-16)", *j.Executors)
+	if *j.Executors < 1 || *j.Executors > 16 {
+		p.add("jenkins.executors", "%d is out of range (want 1-16: builds run on the controller)", *j.Executors)
 	}
 	if j.HomeVolumeGiB < 10 || j.HomeVolumeGiB > 16384 {
 		p.add("jenkins.homeVolumeGiB", "%d is out of range (want 10-16384)", j.HomeVolumeGiB)
@@ -200,6 +198,9 @@ func validateJenkins(p *problems, c *Config) {
 	validateDomain(p, "jenkins", j.Domain, j.CertbotEmail)
 	if !*c.AppHost.Enabled {
 		p.add("jenkins.enabled", "true needs appHost.enabled: the deploy pipeline deploys to the app host")
+	}
+	if len(c.Classroom.Students) > 0 {
+		p.add("jenkins.enabled", "true with classroom.students: a classroom has a host per student and no stack app host for the deploy pipeline")
 	}
 }
 
@@ -209,6 +210,10 @@ func validateGKE(p *problems, c *Config) {
 	}
 	args := GKEArgs(c)
 	for _, problem := range args.Validate() {
+		if strings.HasPrefix(problem, "adminCidrs") { // a top-level key
+			*p = append(*p, Namespace+":"+problem)
+			continue
+		}
 		*p = append(*p, Namespace+":gke."+problem)
 	}
 }

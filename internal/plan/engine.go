@@ -23,6 +23,9 @@ type Resource struct {
 	RetainOnDelete bool           `json:"retainOnDelete,omitempty"`
 	IgnoreChanges  []string       `json:"ignoreChanges,omitempty"`
 	Dependencies   []string       `json:"dependencies,omitempty"`
+	// userData is an EC2 instance's cloud-init, kept whole even when it is a secret (it holds password
+	// hashes): plan writes it to DIR/userdata so it can be checked and booted.
+	userData string
 }
 
 // Engine stands in for the Pulumi engine and the cloud providers: it records every registered resource and
@@ -45,6 +48,9 @@ func (e *Engine) NewResource(args pulumi.MockResourceArgs) (string, resource.Pro
 		Name:   args.Name,
 		Custom: args.Custom,
 		Inputs: plain(args.Inputs),
+	}
+	if args.TypeToken == "aws:ec2/instance:Instance" {
+		r.userData = userDataOf(args.Inputs)
 	}
 	if req != nil {
 		r.Parent = req.GetParent()

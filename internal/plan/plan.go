@@ -51,10 +51,8 @@ func Run(ctx context.Context, stack string, raw map[string]string) (*Result, err
 	}
 	res := &Result{Stack: stack, Config: cfg, Resources: engine.Resources(), Outputs: outputs, UserData: map[string]string{}}
 	for _, r := range res.Resources {
-		if r.Type == "aws:ec2/instance:Instance" {
-			if ud, ok := r.Inputs["userData"].(string); ok {
-				res.UserData[r.Name] = ud
-			}
+		if r.userData != "" {
+			res.UserData[r.Name] = r.userData
 		}
 	}
 	res.Findings, err = policy.Evaluate(ctx, policyResources(res.Resources))

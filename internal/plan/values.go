@@ -1,8 +1,12 @@
 package plan
 
 import (
+	"bytes"
+	"compress/gzip"
+	"encoding/base64"
 	"fmt"
 	"github.com/deploylab/deploylab/infra"
+	"io"
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
@@ -114,4 +118,39 @@ func alnum(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// unwrapString returns a string value's text, secret or not.
+func unwrapString(v resource.PropertyValue) string {
+	switch {
+	case v.IsSecret():
+		return unwrapString(v.SecretValue().Element)
+	case v.IsOutput():
+		return unwrapString(v.OutputValue().Element)
+	case v.IsString():
+		return v.StringValue()
+	}
+	return ""
+}
+
+// userDataOf returns an instance's cloud-init document, from userData or from gzipped userDataBase64 (the
+// form a document over EC2's 16 KB limit takes).
+func userDataOf(inputs resource.PropertyMap) string {
+	if ud, ok := inputs["userData"]; ok {
+		return unwrapString(ud)
+	}
+	encoded, ok := inputs["userDataBase64"]
+	if !ok {
+		return ""
+	}
+	data, err := base64.StdEncoding.DecodeString(unwrapString(encoded))
+	if err != nil {
+		return ""
+	}
+	if zr, err := gzip.NewReader(bytes.NewReader(data)); err == nil {
+		if plainText, err := io.ReadAll(zr); err == nil {
+			return string(plainText)
+		}
+	}
+	return string(data)
 }
