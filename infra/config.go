@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 )
@@ -232,6 +233,9 @@ func fieldOf(cfg *Config, name string) any {
 // decodeStrict decodes JSON refusing unknown fields, and turns json's messages into ones that name the field
 // and the accepted type.
 func decodeStrict(data json.RawMessage, into any) error {
+	if err := exactKeys(data, reflect.TypeOf(into).Elem(), ""); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(into)
@@ -250,6 +254,58 @@ func decodeStrict(data json.RawMessage, into any) error {
 		return fmt.Errorf("unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
 	}
 	return fmt.Errorf("cannot decode %s: %v", string(data), err)
+}
+
+// exactKeys refuses an object key that is not exactly a field's json name. encoding/json matches names without
+// regard to case, so `instancetype` would silently fill instanceType; a stack file should be told instead.
+func exactKeys(data json.RawMessage, typ reflect.Type, path string) error {
+	switch typ.Kind() {
+	case reflect.Pointer:
+		return exactKeys(data, typ.Elem(), path)
+	case reflect.Slice:
+		var items []json.RawMessage
+		if json.Unmarshal(data, &items) != nil {
+			return nil // not a list: the decoder reports the type
+		}
+		for i, item := range items {
+			if err := exactKeys(item, typ.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+	case reflect.Struct:
+		var fields map[string]json.RawMessage
+		if json.Unmarshal(data, &fields) != nil {
+			return nil
+		}
+		known := map[string]reflect.Type{}
+		for i := 0; i < typ.NumField(); i++ {
+			known[strings.Split(typ.Field(i).Tag.Get("json"), ",")[0]] = typ.Field(i).Type
+		}
+		for _, key := range sortedKeys(fields) {
+			name := key
+			if path != "" {
+				name = path + "." + key
+			}
+			fieldType, ok := known[key]
+			if !ok {
+				return fmt.Errorf("unknown field %q%s (known: %s)", name, suggestion(key, known), strings.Join(sortedKeys(known), ", "))
+			}
+			if err := exactKeys(fields[key], fieldType, name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// suggestion names the field a key differs from only in case.
+func suggestion[V any](key string, known map[string]V) string {
+	for name := range known {
+		if strings.EqualFold(name, key) {
+			return fmt.Sprintf(", did you mean %q?", name)
+		}
+	}
+	return ""
 }
 
 func asType(err error, target **json.UnmarshalTypeError) bool {

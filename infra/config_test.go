@@ -73,7 +73,7 @@ func TestAllProblemsAtOnce(t *testing.T) {
 	_, err := Load(map[string]string{
 		"deploylab:env":        "qa",
 		"deploylab:adminCidrs": `["nope"]`,
-		"deploylab:appHost":    `{"bluePort": 0, "healthPath": "x"}`,
+		"deploylab:appHost":    `{"bluePort": 70000, "healthPath": "x"}`,
 	})
 	require.Error(t, err)
 	var cerr *ConfigError

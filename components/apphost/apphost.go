@@ -126,7 +126,8 @@ func NewHost(ctx *pulumi.Context, name string, args *HostArgs, opts ...pulumi.Re
 		}
 	}
 	userData := pulumi.All(hashes.ToStringMapOutput(), deployKey, alb, registry).ApplyT(func(v []any) (string, error) {
-		u := UserDataArgs{Host: a, DeployKey: v[1].(string), PasswordHashes: v[0].(map[string]string)}
+		// The tls provider ends an OpenSSH public key with a newline; authorized_keys wants one line.
+		u := UserDataArgs{Host: a, DeployKey: strings.TrimSpace(v[1].(string)), PasswordHashes: v[0].(map[string]string)}
 		if arns := strings.Fields(v[2].(string)); len(arns) == 3 {
 			u.ALB = &ALBTargets{Listener: arns[0], Blue: arns[1], Green: arns[2]}
 		}

@@ -26,4 +26,3 @@ func TestRenderPassesCloudInitSchema(t *testing.T) {
 	require.True(t, strings.HasPrefix(doc, "#cloud-config\n"))
 	testutil.CheckCloudInitSchema(t, doc)
 }
-

@@ -26,7 +26,7 @@ func (r *Result) WriteText(w io.Writer) {
 		}
 	}
 	fmt.Fprintln(w, "Resources:")
-	for parent := range children {
+	for _, parent := range sortedKeysOf(children) {
 		if !r.hasURN(parent) {
 			walk(parent, 0)
 		}

@@ -4,9 +4,12 @@
 package plan
 
 import (
+	"time"
+
 	"context"
 	"errors"
 	"fmt"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -37,17 +40,17 @@ func Run(ctx context.Context, stack string, raw map[string]string) (*Result, err
 		return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
 	}
 	engine := &Engine{Project: "deploylab", Stack: stack, Region: cfg.Region}
-	var outputs map[string]any
+	var exported pulumi.Map
 	err = pulumi.RunErr(func(pctx *pulumi.Context) error {
-		out, err := infra.Deploy(pctx, cfg)
-		if err != nil {
-			return err
-		}
-		outputs = Await(out)
-		return nil
+		exported, err = infra.Deploy(pctx, cfg)
+		return err
 	}, pulumi.WithMocks("deploylab", stack, engine), withConfig(raw))
 	if err != nil {
 		return nil, fmt.Errorf("program failed on the mock engine: %w", err)
+	}
+	outputs, err := Await(ctx, exported)
+	if err != nil {
+		return nil, err
 	}
 	res := &Result{Stack: stack, Config: cfg, Resources: engine.Resources(), Outputs: outputs, UserData: map[string]string{}}
 	for _, r := range res.Resources {
@@ -91,19 +94,25 @@ func withConfig(raw map[string]string) pulumi.RunOption {
 	}
 }
 
-// Await resolves stack outputs on the mock engine; a secret output (or one holding a secret) becomes the
-// placeholder, so plan output never shows a secret.
-func Await(out pulumi.Map) map[string]any {
+// Await reads stack outputs once the mock run has finished (RunErr returns after every registration and
+// apply). A secret output becomes the placeholder, so plan output never shows a secret; an output that never
+// resolved is a program bug and an error, not a hang.
+func Await(ctx context.Context, out pulumi.Map) (map[string]any, error) {
 	values := make(map[string]any, len(out))
 	for name, input := range out {
-		o := pulumi.ToOutput(input)
-		if pulumi.IsSecret(o) {
+		wait, cancel := context.WithTimeout(ctx, 10*time.Second)
+		res, err := internals.UnsafeAwaitOutput(wait, pulumi.ToOutput(input))
+		cancel()
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("stack output %q did not resolve: %w", name, err)
+		case res.Secret:
 			values[name] = infra.SecretPlaceholder
-			continue
+		case !res.Known:
+			values[name] = Unknown
+		default:
+			values[name] = res.Value
 		}
-		ch := make(chan any, 1)
-		o.ApplyT(func(v any) any { ch <- v; return v })
-		values[name] = <-ch
 	}
-	return values
+	return values, nil
 }

@@ -72,7 +72,8 @@ func generatedSecrets(res *Result) []string {
 	var secrets []string
 	for _, r := range res.Resources {
 		if r.Type == "random:index/randomPassword:RandomPassword" {
-			secrets = append(secrets, MockRandom(r.Name))
+			length, _ := r.Inputs["length"].(float64)
+			secrets = append(secrets, MockRandom(r.Name, int(length)))
 		}
 	}
 	return secrets

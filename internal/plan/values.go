@@ -92,14 +92,23 @@ func computed(args pulumi.MockResourceArgs, id, region string) resource.Property
 		set("version", 1.0)
 	case "random:index/randomPassword:RandomPassword", "random:index/randomString:RandomString":
 		// Letters and digits only: a crypt salt may be drawn from a random string.
-		state["result"] = resource.MakeSecret(resource.NewPropertyValue(MockRandom(args.Name)))
+		length := 16
+		if l, ok := args.Inputs["length"]; ok && l.IsNumber() {
+			length = int(l.NumberValue())
+		}
+		state["result"] = resource.MakeSecret(resource.NewPropertyValue(MockRandom(args.Name, length)))
 	case "tls:index/privateKey:PrivateKey":
 		state["publicKeyOpenssh"] = resource.NewPropertyValue("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPLANNEDPLANNEDPLANNEDPLANNEDPLANNEDPLANNEDPL deploylab-plan\n")
 		state["privateKeyOpenssh"] = resource.MakeSecret(resource.NewPropertyValue("-----BEGIN OPENSSH PRIVATE KEY-----\nPLANNED\n-----END OPENSSH PRIVATE KEY-----\n"))
 		state["privateKeyPem"] = state["privateKeyOpenssh"]
 	case "gcp:container/cluster:Cluster":
 		set("endpoint", "203.0.113.50")
-		set("masterAuth", map[string]any{"clusterCaCertificate": "UExBTk5FRC1DQQ=="})
+		auth := resource.PropertyMap{}
+		if in, ok := state["masterAuth"]; ok && in.IsObject() {
+			auth = in.ObjectValue().Copy()
+		}
+		auth["clusterCaCertificate"] = resource.NewPropertyValue("UExBTk5FRC1DQQ==")
+		state["masterAuth"] = resource.NewObjectProperty(auth)
 	case "gcp:serviceaccount/account:Account":
 		set("email", args.Name+"@plan.iam.gserviceaccount.com")
 	}
@@ -107,8 +116,15 @@ func computed(args pulumi.MockResourceArgs, id, region string) resource.Property
 	return state
 }
 
-// MockRandom is the value the mock engine gives a random resource of that name, so tests can look for it.
-func MockRandom(name string) string { return "Planned" + alnum(name) + "x9" }
+// MockRandom is the value the mock engine gives a random resource of that name and length, so tests can look
+// for it: letters and digits only, as a crypt salt drawn from a random string must be.
+func MockRandom(name string, length int) string {
+	seed := "Planned" + alnum(name) + "x9"
+	for len(seed) < length {
+		seed += seed
+	}
+	return seed[:length]
+}
 
 func alnum(s string) string {
 	var b strings.Builder
