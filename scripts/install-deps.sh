@@ -35,8 +35,8 @@ ensure_docker() {
 	fi
 	echo "install-deps: the Docker engine does not answer; starting it" >&2
 	"$@" service docker start >/dev/null 2>&1 || ("$@" dockerd >/tmp/dockerd.log 2>&1 &)
-	local i
-	for i in $(seq 1 30); do
+	local _
+	for _ in $(seq 1 30); do
 		docker info >/dev/null 2>&1 && return 0
 		sleep 1
 	done
