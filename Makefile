@@ -27,13 +27,17 @@ lint: deps tools
 	go vet ./...
 
 test-go: deps tools
-	go test -count=1 ./...
+	go test -count=1 -timeout 30m ./...
 
 fuzz:
 	bash scripts/fuzz.sh $(FUZZTIME)
 
+# Boots the dev stack's rendered app host user data on a Debian 12 rootfs (about 9 minutes warm, 20 cold).
 boot-test: deps
-	bash scripts/boot-test.sh
+	rm -rf .cache/plan-dev .cache/boot-userdata && mkdir -p .cache/boot-userdata
+	go run ./cmd/deploylab plan --stack dev --out .cache/plan-dev >/dev/null
+	cp .cache/plan-dev/userdata/app.yaml .cache/boot-userdata/dev-app.yaml
+	bash scripts/boot-test.sh .cache/boot-userdata
 
 test: lint test-go fuzz boot-test
 
@@ -43,7 +47,7 @@ bench-plan:
 	go test -run '^$$' -bench 'BenchmarkPlanClass' -benchtime 3x ./internal/plan
 
 bench-deploy: deps
-	go test -run '^$$' -bench . -benchtime 1x -timeout 30m ./internal/deploytest
+	go test -run '^$$' -bench BenchmarkDeploy -benchtime 20x -timeout 60m ./internal/deploytest
 
 bench-reap: tools
 	go test -run '^$$' -bench . -benchtime 1x -timeout 30m ./internal/reap

@@ -2,6 +2,7 @@ package infra
 
 import (
 	"fmt"
+	"github.com/deploylab/deploylab/components/apphost"
 	"net/netip"
 	"regexp"
 	"strings"
@@ -114,9 +115,9 @@ func validateAppHost(p *problems, c *Config) {
 	if a.BluePort == a.GreenPort {
 		p.add("appHost.greenPort", "%d equals bluePort: the two colours need two ports", a.GreenPort)
 	}
-	for _, reserved := range []int{22, 80, 443} {
+	for _, reserved := range []int{22, 80, 443, apphost.SwitchPort} {
 		if a.BluePort == reserved || a.GreenPort == reserved {
-			p.add("appHost.bluePort", "blue %d / green %d: ports 22, 80 and 443 belong to sshd and nginx", a.BluePort, a.GreenPort)
+			p.add("appHost.bluePort", "blue %d / green %d: ports 22, 80, 443 (sshd, nginx) and %d (deploy.sh's switch port) are taken", a.BluePort, a.GreenPort, apphost.SwitchPort)
 			break
 		}
 	}

@@ -3,11 +3,23 @@
 #
 #   deploy.sh deploy IMAGE   start IMAGE in the idle colour, gate on health, switch, drain, remove the old colour
 #   deploy.sh rollback       deploy the image the last successful deploy replaced
-#   deploy.sh status         print the live colour, its image, the previous image and the lock holder
+#   deploy.sh status         print the live colour, its image, the previous image, the switch and the lock holder
+#   deploy.sh restore        point the switch at the live colour again (run at boot: nft rules do not survive one)
 #
 # Configuration: the env file ${DEPLOYLAB_ENV_FILE:-/etc/deploylab/deploy.env}, KEY=VALUE lines (read, never
 # sourced: it is data, not code). Keys and defaults are listed in load_config. External binaries are overridable
-# by environment: DOCKER, COMPOSE (shell words, e.g. "docker compose"), CURL, LSOF, SS, FLOCK, AWS_CLI.
+# by environment: DOCKER, COMPOSE (shell words, e.g. "docker compose"), CURL, LSOF, SS, FLOCK, AWS_CLI, and NFT
+# (shell words, e.g. "sudo -n /usr/sbin/nft"; the env file key NFT wins over the environment).
+#
+# Switches (SWITCH):
+#   nft    nginx proxies to a fixed local port, SWITCH_PORT, and a kernel NAT rule of the app's own nftables
+#          table (ip deploylab_APP_NAME) sends it on to the live colour. A switch replaces that rule in one
+#          `nft -f` transaction: nginx is not reloaded, so no client keepalive connection is closed; connections
+#          already established keep their conntrack mapping to the old colour while it drains, new ones go to the
+#          new colour at once.
+#   nginx  the upstream include is rewritten and nginx reloaded (nginx 1.22 closes idle keepalive connections on
+#          reload: clients that do not retry see errors).
+#   alb    the ALB listener is forwarded to the colour's target group.
 #
 # Exit status: 0 success, 1 deploy failed (the old colour still serves), 2 bad usage or configuration,
 # 3 another deploy holds the lock.
@@ -20,6 +32,7 @@ LSOF="${LSOF:-lsof}"
 SS="${SS:-ss}"
 FLOCK="${FLOCK:-flock}"
 AWS_CLI="${AWS_CLI:-aws}"
+NFT="${NFT:-nft}"
 COMPOSE="${COMPOSE:-}"
 
 # Deploy progress, read by cleanup to undo exactly what this run did.
@@ -29,12 +42,17 @@ NEW_COLOUR=""
 OLD_COLOUR=""
 UPSTREAM_SAVED=""
 HEALTH_LOG=""
+SWITCHED=0
 
-log() { printf '%s deploy.sh: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+# Timestamps with milliseconds, from builtins only: the log shows where a deploy's time goes.
+log() {
+  local now="$EPOCHREALTIME"
+  TZ=UTC printf '%(%H:%M:%S)T.%s deploy.sh: %s\n' "${now%.*}" "${now:(-6):3}" "$*" >&2
+}
 die() { log "error: $*"; exit 1; }
 usage_error() {
   log "error: $*"
-  printf 'usage: %s deploy IMAGE | rollback | status\n' "${0##*/}" >&2
+  printf 'usage: %s deploy IMAGE | rollback | status | restore\n' "${0##*/}" >&2
   exit 2
 }
 
@@ -42,7 +60,8 @@ usage_error() {
 
 CONFIG_KEYS=" APP_NAME BLUE_PORT GREEN_PORT APP_PORT HEALTH_PATH NGINX_UPSTREAM_FILE NGINX_TEST_CMD"
 CONFIG_KEYS+=" NGINX_RELOAD_CMD PUBLIC_URL SWITCH LISTENER_ARN TG_BLUE_ARN TG_GREEN_ARN HEALTH_OK_COUNT HEALTH_TIMEOUT"
-CONFIG_KEYS+=" HEALTH_INTERVAL ALB_HEALTH_TIMEOUT DRAIN_SECONDS STOP_TIMEOUT STATE_DIR VERSION_PATH CONTAINER_ENV_FILE "
+CONFIG_KEYS+=" HEALTH_INTERVAL ALB_HEALTH_TIMEOUT DRAIN_SECONDS STOP_TIMEOUT STATE_DIR VERSION_PATH CONTAINER_ENV_FILE"
+CONFIG_KEYS+=" SWITCH_PORT NFT "
 readonly CONFIG_KEYS
 
 # read_env_file sets the known keys from the env file; unknown keys are an error so a typo is not silently ignored.
@@ -75,14 +94,23 @@ load_config() {
   NGINX_RELOAD_CMD="${NGINX_RELOAD_CMD:-nginx -s reload}"
   PUBLIC_URL="${PUBLIC_URL:-http://127.0.0.1}"
   SWITCH="${SWITCH:-nginx}"
+  SWITCH_PORT="${SWITCH_PORT:-8090}"
   LISTENER_ARN="${LISTENER_ARN:-}"
   TG_BLUE_ARN="${TG_BLUE_ARN:-}"
   TG_GREEN_ARN="${TG_GREEN_ARN:-}"
   HEALTH_OK_COUNT="${HEALTH_OK_COUNT:-3}"   # consecutive healthy answers needed
   HEALTH_TIMEOUT="${HEALTH_TIMEOUT:-90}"    # seconds for the whole gate (Spring Boot starts slowly)
-  HEALTH_INTERVAL="${HEALTH_INTERVAL:-1}"   # seconds between probes (fractions allowed)
+  # Seconds between probes (fractions allowed). Short, so readiness is seen within 0.2 s; the timeout above, not
+  # the spacing, is what gives a slow app its time.
+  HEALTH_INTERVAL="${HEALTH_INTERVAL:-0.2}"
   ALB_HEALTH_TIMEOUT="${ALB_HEALTH_TIMEOUT:-300}"
-  DRAIN_SECONDS="${DRAIN_SECONDS:-5}"       # old colour keeps running this long after the switch
+  # The old colour keeps running this long after the switch (counted from the switch). With nft, new connections
+  # move at once, so only connections nginx opened before the switch still reach the old colour: those between
+  # nginx's connect and the app's accept need a moment (microseconds on loopback; 0.5 s leaves room for a busy
+  # host), and the requests the app has accepted are finished by docker stop's SIGTERM grace period
+  # (STOP_TIMEOUT; Spring Boot: server.shutdown=graceful). An app that drops requests on SIGTERM needs
+  # DRAIN_SECONDS of at least its longest request. A reload or an ALB listener change takes effect more slowly: 5 s.
+  if [[ "$SWITCH" == nft ]]; then DRAIN_SECONDS="${DRAIN_SECONDS:-0.5}"; else DRAIN_SECONDS="${DRAIN_SECONDS:-5}"; fi
   STOP_TIMEOUT="${STOP_TIMEOUT:-30}"        # docker stop grace period for in-flight requests
   VERSION_PATH="${VERSION_PATH-/}"          # final check: nginx must answer this path like the new colour; "" skips
   CONTAINER_ENV_FILE="${CONTAINER_ENV_FILE:-}"
@@ -111,7 +139,14 @@ validate_config() {
   [[ "$PUBLIC_URL" =~ ^https?://[^[:space:]]+$ ]] || errs+=("PUBLIC_URL=\"$PUBLIC_URL\": want an http(s) URL")
   [[ "$STATE_DIR" == /* ]] || errs+=("STATE_DIR=\"$STATE_DIR\": want an absolute path")
   case "$SWITCH" in
-    nginx)
+    nft | nginx)
+      if [[ "$SWITCH" == nft ]]; then
+        [[ "$SWITCH_PORT" =~ ^[0-9]{1,5}$ ]] && ((SWITCH_PORT >= 1 && SWITCH_PORT <= 65535)) ||
+          errs+=("SWITCH_PORT=\"$SWITCH_PORT\": want a port 1-65535")
+        [[ "$SWITCH_PORT" != "$BLUE_PORT" && "$SWITCH_PORT" != "$GREEN_PORT" ]] ||
+          errs+=("SWITCH_PORT=\"$SWITCH_PORT\": want a port other than BLUE_PORT and GREEN_PORT")
+        [[ -n "$NFT" ]] || errs+=("NFT is empty: want a command, e.g. nft or sudo -n /usr/sbin/nft")
+      fi
       [[ "$NGINX_UPSTREAM_FILE" == /* ]] ||
         errs+=("NGINX_UPSTREAM_FILE=\"$NGINX_UPSTREAM_FILE\": want an absolute path")
       [[ -n "$NGINX_TEST_CMD" ]] || errs+=("NGINX_TEST_CMD is empty: want a command, e.g. nginx -t")
@@ -123,7 +158,7 @@ validate_config() {
           errs+=("$key=\"${!key}\": want an elasticloadbalancing ARN (required with SWITCH=alb)")
       done
       ;;
-    *) errs+=("SWITCH=\"$SWITCH\": want nginx or alb") ;;
+    *) errs+=("SWITCH=\"$SWITCH\": want nft, nginx or alb") ;;
   esac
   if ((${#errs[@]})); then
     log "error: invalid configuration in $ENV_FILE:"
@@ -166,18 +201,20 @@ upstream_port() {
 }
 
 # live_colour: the colour that serves. One listening port decides; with both listening (a run was killed after
-# starting the new colour) the switch's own record decides; none listening means blue.
+# starting the new colour) the switch's own record decides (the include, the nft rule, or for the ALB and an nft
+# rule lost to a reboot the colour deploy.sh last switched to); none listening means blue.
 live_colour() {
-  local blue=0 green=0 up
+  local blue=0 green=0 up=""
   listening "$BLUE_PORT" && blue=1
   listening "$GREEN_PORT" && green=1
   if ((blue && !green)); then echo blue; return; fi
   if ((green && !blue)); then echo green; return; fi
   if ((!blue && !green)); then echo none; return; fi
-  if [[ "$SWITCH" == nginx ]]; then
-    up="$(upstream_port)"
-    if [[ "$up" == "$GREEN_PORT" ]]; then echo green; else echo blue; fi
-  else
+  case "$SWITCH" in
+    nginx) up="$(upstream_port)" ;;
+    nft) up="$(nft_rule_port)" ;;
+  esac
+  if [[ "$up" == "$GREEN_PORT" ]]; then echo green; elif [[ "$up" == "$BLUE_PORT" ]]; then echo blue; else
     cat "$STATE_DIR/live" 2>/dev/null || echo blue
   fi
 }
@@ -208,20 +245,20 @@ services:
   app:
     image: "$2"
     restart: unless-stopped
+    # The default bridge: compose creates no per-project network, so starting is faster and stopping the colour
+    # with plain docker stop/rm leaves nothing behind.
+    network_mode: bridge
     ports: ["127.0.0.1:$(port_of "$1"):$APP_PORT"]
 $env_line
 EOF
   mv -f "$(compose_file "$1").tmp" "$(compose_file "$1")"
 }
 
-# remove_colour COLOUR: stop (SIGTERM, then the grace period) and remove the colour's containers. Works without
-# the compose file too, by the compose project label, so a run killed before the file existed is recovered.
+# remove_colour COLOUR: stop (SIGTERM, then the grace period) and remove the colour's containers, found by the
+# compose project label: docker stop/rm take a fraction of a second where `docker-compose down` (python compose
+# v1) takes seconds, and a run killed before the compose file existed is recovered the same way.
 remove_colour() {
   local ids
-  if [[ -f "$(compose_file "$1")" ]]; then
-    compose_cmd -p "$(project "$1")" -f "$(compose_file "$1")" down --remove-orphans --timeout "$STOP_TIMEOUT" \
-      >/dev/null 2>&1 || true
-  fi
   ids="$("$DOCKER" ps -aq --filter "label=com.docker.compose.project=$(project "$1")")"
   if [[ -n "$ids" ]]; then
     # One id per line; word splitting passes them as separate arguments.
@@ -260,25 +297,46 @@ elapsed() {
 # pause SECONDS: sleep in the background so a TERM is handled at once, not after the sleep.
 pause() { sleep "$1" & wait $!; }
 
-# http_get URL: prints "CODE BODY" (body on one line); never fails.
-http_get() {
-  "$CURL" -sS --max-time 3 -o - -w ' HTTP %{http_code}' "$1" 2>&1 | tr '\n' ' ' || true
+# micros SECONDS: "1.5" -> 1500000, in integer arithmetic (the value is validated as N or N.N).
+micros() {
+  local int="${1%%.*}" frac=""
+  [[ "$1" != *.* ]] || frac="${1#*.}"
+  frac="${frac}000000"
+  echo $((10#$int * 1000000 + 10#${frac:0:6}))
 }
 
-health_gate() { # COLOUR
-  local url ok=0 answer deadline=$((SECONDS + HEALTH_TIMEOUT))
+# pause_rest START SECONDS: sleep until SECONDS have passed since START (an EPOCHREALTIME value).
+pause_rest() {
+  local left=$(($(micros "$2") - (${EPOCHREALTIME/./} - ${1/./})))
+  ((left > 0)) || return 0
+  pause "$(printf '%d.%06d' $((left / 1000000)) $((left % 1000000)))"
+}
+
+# http_get URL: prints "CODE BODY" (body on one line); never fails.
+http_get() {
+  local out
+  out="$("$CURL" -sS --max-time 3 -o - -w ' HTTP %{http_code}' "$1" 2>&1)" || true
+  printf '%s' "${out//$'\n'/ }"
+}
+
+health_gate() { # COLOUR BEGUN
+  local url ok=0 answer probed deadline=$((SECONDS + HEALTH_TIMEOUT)) first=1
   url="http://127.0.0.1:$(port_of "$1")$HEALTH_PATH"
   log "waiting for $HEALTH_OK_COUNT consecutive healthy answers from $url (timeout ${HEALTH_TIMEOUT}s)"
   while ((SECONDS < deadline)); do
+    probed="$EPOCHREALTIME"
     answer="$(http_get "$url")"
-    printf '%s %s\n' "$(date -u +%H:%M:%S)" "$answer" >>"$HEALTH_LOG"
+    TZ=UTC printf '%(%H:%M:%S)T %s\n' -1 "$answer" >>"$HEALTH_LOG"
     if [[ "$answer" =~ HTTP\ 2[0-9][0-9]\ *$ ]]; then
+      # Logged for the benchmark: the deploy's overhead is what it spends beyond the app's own readiness.
+      ((first == 0)) || log "first healthy answer from $1 at $(elapsed "$2")s"
+      first=0
       ok=$((ok + 1))
       ((ok >= HEALTH_OK_COUNT)) && return 0
     else
       ok=0
     fi
-    pause "$HEALTH_INTERVAL"
+    pause_rest "$probed" "$HEALTH_INTERVAL" # probes start HEALTH_INTERVAL apart, however long one takes
   done
   return 1
 }
@@ -350,18 +408,58 @@ alb_switch() {
   printf '%s\n' "$1" >"$STATE_DIR/live"
 }
 
+# nft_table: the app's own table, so deploy.sh never touches rules it did not write (docker's, the admin's).
+nft_table() { echo "deploylab_$APP_NAME"; }
+
+nft_words() { # ARGS...: NFT holds shell words ("sudo -n /usr/sbin/nft"), split on purpose
+  # shellcheck disable=SC2086
+  $NFT "$@"
+}
+
+# nft_rule_port prints the colour port the app's rule sends SWITCH_PORT to, or nothing (no table or no rule).
+nft_rule_port() {
+  { nft_words list chain ip "$(nft_table)" out 2>/dev/null || true; } |
+    sed -n "s/.* tcp dport $SWITCH_PORT dnat to 127\.0\.0\.1:\([0-9]*\).*/\1/p" | head -n1
+}
+
+# nft_point COLOUR: send new connections to SWITCH_PORT on to the colour. One transaction: the table and chain
+# are created if missing (first deploy, after a reboot), the chain is flushed and the new rule added; the kernel
+# applies all of it or nothing, so there is never a moment without a rule. Established connections keep the
+# mapping conntrack gave them, so requests in flight to the old colour finish there.
+nft_point() {
+  local t
+  t="$(nft_table)"
+  printf 'table ip %s {\n\tchain out { type nat hook output priority -100; policy accept; }\n}\n' "$t" >"$STATE_DIR/switch.nft"
+  printf 'flush chain ip %s out\nadd rule ip %s out ip daddr 127.0.0.1 tcp dport %s dnat to 127.0.0.1:%s\n' \
+    "$t" "$t" "$SWITCH_PORT" "$(port_of "$1")" >>"$STATE_DIR/switch.nft"
+  nft_words -f "$STATE_DIR/switch.nft" >&2 || return 1
+  printf '%s\n' "$1" >"$STATE_DIR/live"
+}
+
+# nft_include: nginx proxies to SWITCH_PORT. The include is rewritten, tested and nginx reloaded only if it points
+# elsewhere (the first deploy with nft), never on a switch.
+nft_include() {
+  [[ "$(upstream_port)" != "$SWITCH_PORT" ]] || return 0
+  log "pointing the nginx upstream at the switch port $SWITCH_PORT (once)"
+  nginx_switch "$SWITCH_PORT"
+}
+
 alb_restore() { # COLOUR
   "$AWS_CLI" elbv2 modify-listener --listener-arn "$LISTENER_ARN" \
     --default-actions "Type=forward,TargetGroupArn=$(tg_arn "$1")" >/dev/null || log "warning: restoring the listener failed"
   printf '%s\n' "$1" >"$STATE_DIR/live"
 }
 
-# wait_public COLOUR: PUBLIC_URL must answer like the new colour itself (same body on VERSION_PATH), which
-# proves the switch took effect; with VERSION_PATH empty a 2xx is enough.
+# version_of COLOUR: what the colour itself answers on VERSION_PATH ("" when VERSION_PATH is empty).
+version_of() {
+  [[ -z "$VERSION_PATH" ]] || http_get "http://127.0.0.1:$(port_of "$1")$VERSION_PATH"
+}
+
+# wait_public WANT: PUBLIC_URL must answer WANT (the new colour's own answer on VERSION_PATH), which proves the
+# switch took effect; with VERSION_PATH empty a 2xx is enough.
 wait_public() {
-  local want got i
-  if [[ -z "$VERSION_PATH" ]]; then want=""; else want="$(http_get "http://127.0.0.1:$(port_of "$1")$VERSION_PATH")"; fi
-  for i in $(seq 1 50); do
+  local want="$1" got i
+  for i in {1..50}; do
     got="$(http_get "${PUBLIC_URL%/}${VERSION_PATH}")"
     if [[ "$got" =~ HTTP\ 2[0-9][0-9]\ *$ ]] && [[ -z "$want" || "$got" == "$want" ]]; then return 0; fi
     ((i < 50)) && pause 0.2
@@ -394,11 +492,16 @@ cleanup() {
   if ((rc != 0)) && [[ -n "$NEW_COLOUR" && "$PHASE" != finished && "$PHASE" != old-stopping ]]; then
     log "deploy failed (exit $rc) in phase $PHASE: keeping $OLD_COLOUR serving, removing $NEW_COLOUR"
     print_diagnostics "$NEW_COLOUR"
-    if [[ "$SWITCH" == nginx ]]; then
-      restore_upstream
-    elif [[ "$PHASE" == reloaded && "$OLD_COLOUR" != none ]]; then
-      alb_restore "$OLD_COLOUR"
-    fi
+    case "$SWITCH" in
+      nginx) restore_upstream ;;
+      nft)
+        restore_upstream
+        if ((SWITCHED)) && [[ "$OLD_COLOUR" != none ]]; then
+          nft_point "$OLD_COLOUR" || log "warning: pointing the nft rule back at $OLD_COLOUR failed"
+        fi
+        ;;
+      alb) if [[ "$PHASE" == reloaded && "$OLD_COLOUR" != none ]]; then alb_restore "$OLD_COLOUR"; fi ;;
+    esac
     remove_colour "$NEW_COLOUR"
   fi
   [[ -z "$HEALTH_LOG" ]] || rm -f "$HEALTH_LOG"
@@ -406,18 +509,32 @@ cleanup() {
   exit "$rc"
 }
 
-# recover: make the state consistent before a deploy, whatever a killed run left. The live colour keeps serving
-# and nginx is made to point at it; the idle colour's containers and half-written files are removed.
+# recover: make the state consistent before a deploy (and at boot), whatever a killed run or a reboot left. The
+# live colour keeps serving and the switch is made to point at it; the idle colour's containers and half-written
+# files are removed.
 recover() { # LIVE
   local dir
-  if [[ "$SWITCH" == nginx ]]; then
+  if [[ "$SWITCH" != alb ]]; then
     dir="$(dirname "$NGINX_UPSTREAM_FILE")"
     find "$dir" -maxdepth 1 -name '.upstream.new.*' -delete 2>/dev/null || true
-    if [[ "$1" != none && "$(upstream_port)" != "$(port_of "$1")" ]]; then
-      log "recovering: nginx upstream does not point at live $1, pointing it back"
-      nginx_switch "$(port_of "$1")"
-      PHASE=idle
-    fi
+  fi
+  if [[ "$1" != none ]]; then
+    case "$SWITCH" in
+      nginx)
+        if [[ "$(upstream_port)" != "$(port_of "$1")" ]]; then
+          log "recovering: nginx upstream does not point at live $1, pointing it back"
+          nginx_switch "$(port_of "$1")"
+        fi
+        ;;
+      nft)
+        if [[ "$(nft_rule_port)" != "$(port_of "$1")" ]]; then
+          log "recovering: the nft rule does not send port $SWITCH_PORT to live $1, pointing it back"
+          nft_point "$1" || die "nft failed to point port $SWITCH_PORT at $1 ($NFT -f $STATE_DIR/switch.nft)"
+        fi
+        nft_include
+        ;;
+    esac
+    PHASE=idle
   fi
   rm -f "$STATE_DIR/upstream.saved"
   remove_colour "$(other "${1/none/blue}")"
@@ -446,31 +563,45 @@ cmd_deploy() { # IMAGE
   write_compose_file "$NEW_COLOUR" "$image"
   compose_cmd -p "$(project "$NEW_COLOUR")" -f "$(compose_file "$NEW_COLOUR")" up -d --remove-orphans >&2 ||
     die "could not start $image as $NEW_COLOUR"
+  log "$NEW_COLOUR up at $(elapsed "$begun")s"
   PHASE=gating
   local started="$EPOCHREALTIME"
-  health_gate "$NEW_COLOUR" || die "$image did not become healthy on port $(port_of "$NEW_COLOUR")"
-  # Logged for the benchmark, which counts everything after readiness as the deploy's overhead.
+  health_gate "$NEW_COLOUR" "$begun" || die "$image did not become healthy on port $(port_of "$NEW_COLOUR")"
   log "$NEW_COLOUR ready after $(elapsed "$started")s"
+  local want
+  want="$(version_of "$NEW_COLOUR")"
 
   log "switching to $NEW_COLOUR"
-  if [[ "$SWITCH" == nginx ]]; then nginx_switch "$(port_of "$NEW_COLOUR")"; else alb_switch "$NEW_COLOUR"; fi
-  wait_public "$NEW_COLOUR" || die "PUBLIC_URL does not answer with the new version after the switch"
+  local switched=""
+  SWITCHED=1
+  case "$SWITCH" in
+    nft)
+      nft_point "$NEW_COLOUR" || die "nft failed to point port $SWITCH_PORT at $NEW_COLOUR ($NFT -f $STATE_DIR/switch.nft)"
+      switched="$EPOCHREALTIME"
+      nft_include
+      ;;
+    nginx) nginx_switch "$(port_of "$NEW_COLOUR")" ;;
+    alb) alb_switch "$NEW_COLOUR" ;;
+  esac
+  [[ -n "$switched" ]] || switched="$EPOCHREALTIME"
+  wait_public "$want" || die "PUBLIC_URL does not answer with the new version after the switch"
 
   if [[ "$live" != none ]]; then
-    log "draining $live for ${DRAIN_SECONDS}s"
-    pause "$DRAIN_SECONDS"
+    log "draining $live for ${DRAIN_SECONDS}s after the switch"
+    pause_rest "$switched" "$DRAIN_SECONDS"
     # From here the old colour is going away: a failure can no longer fall back to it.
     PHASE=old-stopping
+    log "stopping $live (SIGTERM, up to ${STOP_TIMEOUT}s for requests in flight)"
     remove_colour "$live"
     local i
-    for i in $(seq 1 50); do
+    for i in {1..50}; do
       listening "$(port_of "$live")" || break
       ((i < 50)) || die "old port $(port_of "$live") still listening after removing $live"
       pause 0.2
     done
     [[ -z "$old_image" ]] || printf '%s\n' "$old_image" >"$STATE_DIR/previous_image"
   fi
-  wait_public "$NEW_COLOUR" || die "PUBLIC_URL stopped answering after removing $live"
+  wait_public "$want" || die "PUBLIC_URL stopped answering after removing $live"
   printf '%s\n' "$image" >"$STATE_DIR/current_image"
   rm -f "$STATE_DIR/upstream.saved"
   PHASE=finished
@@ -486,7 +617,7 @@ cmd_rollback() {
 }
 
 cmd_status() {
-  local live
+  local live rule
   live="$(live_colour)"
   printf 'app:      %s\n' "$APP_NAME"
   if [[ "$live" == none ]]; then
@@ -495,9 +626,34 @@ cmd_status() {
     printf 'live:     %s (port %s)\nimage:    %s\n' "$live" "$(port_of "$live")" "$(colour_image "$live" 2>/dev/null || echo unknown)"
   fi
   printf 'previous: %s\n' "$(cat "$STATE_DIR/previous_image" 2>/dev/null || echo none)"
+  case "$SWITCH" in
+    nft)
+      rule="$(nft_rule_port)"
+      printf 'switch:   nft 127.0.0.1:%s -> %s\n' "$SWITCH_PORT" "${rule:-no rule (run deploy.sh restore)}"
+      ;;
+    nginx) printf 'switch:   nginx upstream -> %s\n' "$(upstream_port)" ;;
+    alb) printf 'switch:   alb -> %s\n' "$(cat "$STATE_DIR/live" 2>/dev/null || echo unknown)" ;;
+  esac
   if [[ -f "$STATE_DIR/deploy.lock" ]] && ! "$FLOCK" -n "$STATE_DIR/deploy.lock" true 2>/dev/null; then
     printf 'deploying: %s\n' "$(cat "$STATE_DIR/deploy.holder" 2>/dev/null || echo 'holder unknown')"
   fi
+}
+
+# cmd_restore: point the switch at the live colour again. nft rules live in the kernel and are gone after a
+# reboot; docker brings the colours back by itself (restart: unless-stopped), so at boot this waits for a colour
+# to listen when a deploy has happened before.
+cmd_restore() {
+  local live deadline=$((SECONDS + HEALTH_TIMEOUT))
+  lock "(restore)"
+  trap cleanup EXIT
+  live="$(live_colour)"
+  while [[ "$live" == none && -s "$STATE_DIR/current_image" ]] && ((SECONDS < deadline)); do
+    log "no colour listens yet on $BLUE_PORT or $GREEN_PORT: waiting for docker to restart it"
+    pause 1
+    live="$(live_colour)"
+  done
+  recover "$live"
+  log "restored: live $live (switch $SWITCH)"
 }
 
 main() {
@@ -520,7 +676,12 @@ main() {
       load_config
       cmd_status
       ;;
-    *) usage_error "unknown command \"$1\": want deploy, rollback or status" ;;
+    restore)
+      (($# == 1)) || usage_error "restore takes no arguments"
+      load_config
+      cmd_restore
+      ;;
+    *) usage_error "unknown command \"$1\": want deploy, rollback, status or restore" ;;
   esac
 }
 

@@ -15,12 +15,17 @@ import (
 // Paths on the host. deploy.sh reads DeployEnvPath; the upstream include lives in a directory the admin owns so
 // deploy.sh can write the new upstream beside the old one and rename it into place.
 const (
-	SSHDDropInPath    = "/etc/ssh/sshd_config.d/00-deploylab.conf"
-	DeployScriptPath  = "/usr/local/bin/deploy.sh"
-	DeployEnvPath     = "/etc/deploylab/deploy.env"
-	UpstreamDir       = "/etc/nginx/deploylab"
-	UpstreamFile      = UpstreamDir + "/upstream.conf"
-	SitePath          = "/etc/nginx/sites-available/deploylab"
+	SSHDDropInPath   = "/etc/ssh/sshd_config.d/00-deploylab.conf"
+	DeployScriptPath = "/usr/local/bin/deploy.sh"
+	DeployEnvPath    = "/etc/deploylab/deploy.env"
+	UpstreamDir      = "/etc/nginx/deploylab"
+	UpstreamFile     = UpstreamDir + "/upstream.conf"
+	SitePath         = "/etc/nginx/sites-available/deploylab"
+	// SwitchPort is the fixed local port nginx proxies to with deploy.sh's SWITCH=nft; a kernel NAT rule sends
+	// it on to the live colour. Nothing listens on it and it is reachable only from the host itself.
+	SwitchPort = 8090
+	// switchRestoreUnit re-creates the NAT rule at boot (the kernel forgets it on reboot).
+	switchRestoreUnit = "deploylab-switch-restore.service"
 	StateDir          = "/var/lib/deploylab"
 	certbotEnvPath    = "/etc/deploylab/certbot.env"
 	certbotScriptPath = "/usr/local/sbin/deploylab-certbot"
@@ -86,8 +91,13 @@ PasswordAuthentication no
 }
 
 // RenderDeployEnv returns deploy.sh's env file (KEY=VALUE, read as data, never sourced). The admin runs deploy.sh
-// and has passwordless sudo, so nginx is tested and reloaded through sudo -n (never a prompt in a pipeline).
+// and has passwordless sudo, so nginx and nft run through sudo -n (never a prompt in a pipeline). Without an ALB
+// the switch is nft: nginx is never reloaded for a deploy, so no client keepalive connection is closed.
 func RenderDeployEnv(a HostArgs, alb *ALBTargets) string {
+	sw := "nft"
+	if alb != nil {
+		sw = "alb"
+	}
 	lines := [][2]string{
 		{"APP_NAME", a.AppName},
 		{"APP_PORT", strconv.Itoa(a.AppPort)},
@@ -99,11 +109,12 @@ func RenderDeployEnv(a HostArgs, alb *ALBTargets) string {
 		{"NGINX_RELOAD_CMD", "sudo -n /usr/bin/systemctl reload nginx"},
 		// The check stays local: it works before DNS and the certificate exist.
 		{"PUBLIC_URL", "http://127.0.0.1"},
-		{"SWITCH", "nginx"},
+		{"SWITCH", sw},
 		{"STATE_DIR", StateDir + "/" + a.AppName},
 	}
-	if alb != nil {
-		lines[9][1] = "alb"
+	if alb == nil {
+		lines = append(lines, [2]string{"SWITCH_PORT", strconv.Itoa(SwitchPort)}, [2]string{"NFT", "sudo -n /usr/sbin/nft"})
+	} else {
 		lines = append(lines, [2]string{"LISTENER_ARN", alb.Listener}, [2]string{"TG_BLUE_ARN", alb.Blue}, [2]string{"TG_GREEN_ARN", alb.Green})
 	}
 	var b strings.Builder
@@ -156,6 +167,12 @@ func RenderUserData(u UserDataArgs) (string, error) {
 	img := images[a.Image]
 	packages := []string{"ca-certificates", "curl", "lsof", "nginx", "docker.io", img.composePackage}
 	owner := a.AdminUser + ":" + a.AdminUser
+	// nginx proxies to the switch port from the start (SWITCH=nft); with an ALB, which targets the colours'
+	// ports itself, the host's nginx keeps pointing at blue.
+	firstUpstream := SwitchPort
+	if u.ALB != nil {
+		firstUpstream = a.BluePort
+	}
 	files := []cloudinit.WriteFile{
 		// Not deferred: it must be in place when cloud-init restarts sshd after creating the users.
 		{Path: SSHDDropInPath, Content: RenderSSHDConfig(pwUsers), Permissions: "0644"},
@@ -163,7 +180,7 @@ func RenderUserData(u UserDataArgs) (string, error) {
 		{Path: DeployScriptPath, Content: scripts.DeployScript, Permissions: "0755", Defer: true},
 		{Path: DeployEnvPath, Content: RenderDeployEnv(a, u.ALB), Permissions: "0644", Defer: true},
 		{Path: SitePath, Content: site, Permissions: "0644", Defer: true},
-		{Path: UpstreamFile, Content: nginxsite.Upstream(a.BluePort), Owner: owner, Permissions: "0644", Defer: true},
+		{Path: UpstreamFile, Content: nginxsite.Upstream(firstUpstream), Owner: owner, Permissions: "0644", Defer: true},
 		{Path: ssmScriptPath, Content: ssmScript, Permissions: "0755", Defer: true},
 	}
 	run := [][]string{
@@ -197,6 +214,13 @@ func RenderUserData(u UserDataArgs) (string, error) {
 	}
 	if u.ALB != nil {
 		packages = append(packages, "awscli") // deploy.sh SWITCH=alb calls elbv2 describe-target-health / modify-listener
+	} else {
+		// SWITCH=nft: the NAT rule lives in the kernel; the unit puts it back at every boot (enabled now, it
+		// first runs at the next boot: before the first deploy there is nothing to restore).
+		packages = append(packages, "nftables")
+		files = append(files, cloudinit.WriteFile{Path: "/etc/systemd/system/" + switchRestoreUnit,
+			Content: renderSwitchRestoreUnit(a.AdminUser), Permissions: "0644", Defer: true})
+		run = append(run, []string{"systemctl", "daemon-reload"}, []string{"systemctl", "enable", switchRestoreUnit})
 	}
 	if u.ECRRegistry != "" {
 		// docker asks the helper for this registry's credentials; the helper uses the instance role.
@@ -220,6 +244,25 @@ func RenderUserData(u UserDataArgs) (string, error) {
 		RunCmd:         run,
 		FinalMessage:   FinalMessage,
 	})
+}
+
+// renderSwitchRestoreUnit is the oneshot that runs `deploy.sh restore` at boot as the admin, who owns the state
+// directory and runs nft through sudo -n, after docker has brought the colours back.
+func renderSwitchRestoreUnit(admin string) string {
+	return `[Unit]
+Description=deploylab: point the nft switch at the live colour (the kernel forgets the rule on reboot)
+Wants=docker.service nginx.service
+After=docker.service nginx.service
+
+[Service]
+Type=oneshot
+User=` + admin + `
+Environment=DEPLOYLAB_ENV_FILE=` + DeployEnvPath + `
+ExecStart=` + DeployScriptPath + ` restore
+
+[Install]
+WantedBy=multi-user.target
+`
 }
 
 // linuxUser is one cloud-init user. Sudo users also join docker (root-equivalent anyway, and deploy.sh needs it).

@@ -146,12 +146,12 @@ func TestUserDataContent(t *testing.T) {
 		for _, kv := range []string{"APP_NAME=app\n", "BLUE_PORT=8081\n", "GREEN_PORT=8082\n", "APP_PORT=8080\n",
 			"HEALTH_PATH=/actuator/health\n", "NGINX_UPSTREAM_FILE=/etc/nginx/deploylab/upstream.conf\n",
 			"NGINX_TEST_CMD=sudo -n /usr/sbin/nginx -t -q\n", "NGINX_RELOAD_CMD=sudo -n /usr/bin/systemctl reload nginx\n",
-			"PUBLIC_URL=http://127.0.0.1\n", "SWITCH=nginx\n"} {
+			"PUBLIC_URL=http://127.0.0.1\n", "SWITCH=nft\n", "SWITCH_PORT=8090\n", "NFT=sudo -n /usr/sbin/nft\n"} {
 			if !strings.Contains(env, kv) || perm != "0644" {
 				t.Errorf("deploy.env (%s) lacks %q:\n%s", perm, kv, env)
 			}
 		}
-		if up, owner, _, _ := file(d, UpstreamFile); owner != "deploy:deploy" || !strings.Contains(up, "server 127.0.0.1:8081;") {
+		if up, owner, _, _ := file(d, UpstreamFile); owner != "deploy:deploy" || !strings.Contains(up, "server 127.0.0.1:8090;") {
 			t.Errorf("upstream include owned by %q:\n%s", owner, up)
 		}
 	})

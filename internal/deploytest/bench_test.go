@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,37 +23,48 @@ import (
 // client never retries (unlike net/http's Transport, which silently retries on a closed keepalive connection and
 // would hide exactly the failures this measures).
 type loadStats struct {
-	mu        sync.Mutex
-	total     int
-	failed    int
-	latencies []time.Duration
-	wait      func()
+	mu      sync.Mutex
+	samples []sample
+	windows [][2]time.Time // deploys in progress: requests that start inside one count as "during switches"
+	wait    func()
 }
 
-// runLoad sends GET / over `conns` keepalive connections to addr until ctx ends: bounded by the connection count,
-// loopback only.
-func runLoad(ctx context.Context, addr string, conns int) *loadStats {
+type sample struct {
+	start   time.Time
+	latency time.Duration
+	ok      bool
+}
+
+// runLoad sends GET / over `conns` keepalive connections to addr until ctx ends, each connection at most `rate`
+// requests per second: a bounded, steady load on loopback that leaves the machine's CPU to the deploys.
+func runLoad(ctx context.Context, addr string, conns, rate int) *loadStats {
 	s := &loadStats{}
 	var wg sync.WaitGroup
 	for i := 0; i < conns; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			tick := time.NewTicker(time.Second / time.Duration(rate))
+			defer tick.Stop()
 			var c net.Conn
 			var rd *bufio.Reader
 			req := []byte("GET / HTTP/1.1\r\nHost: bench\r\n\r\n")
 			for ctx.Err() == nil {
+				select {
+				case <-ctx.Done():
+					continue
+				case <-tick.C:
+				}
+				start := time.Now()
 				if c == nil {
 					var err error
 					if c, err = net.DialTimeout("tcp", addr, 2*time.Second); err != nil {
-						s.record(0, false)
-						time.Sleep(10 * time.Millisecond)
+						s.record(start, false)
 						c = nil
 						continue
 					}
 					rd = bufio.NewReader(c)
 				}
-				start := time.Now()
 				_ = c.SetDeadline(start.Add(5 * time.Second))
 				ok := false
 				if _, err := c.Write(req); err == nil {
@@ -66,7 +78,7 @@ func runLoad(ctx context.Context, addr string, conns int) *loadStats {
 						}
 					}
 				}
-				s.record(time.Since(start), ok)
+				s.record(start, ok)
 				if !ok && c != nil {
 					_ = c.Close()
 					c = nil
@@ -85,49 +97,102 @@ type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
-func (s *loadStats) record(d time.Duration, ok bool) {
+func (s *loadStats) record(start time.Time, ok bool) {
+	d := time.Since(start)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.total++
-	if !ok {
-		s.failed++
-	}
-	s.latencies = append(s.latencies, d)
+	s.samples = append(s.samples, sample{start: start, latency: d, ok: ok})
 }
 
-func (s *loadStats) percentile(p float64) time.Duration {
+func (s *loadStats) window(from, to time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.latencies) == 0 {
-		return 0
+	s.windows = append(s.windows, [2]time.Time{from, to})
+}
+
+// summary is the count, failures and latency percentiles of the requests inside (or outside) the deploys.
+type summary struct {
+	total, failed int
+	p50, p99      time.Duration
+}
+
+func (s *loadStats) summarise(during bool) summary {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var sum summary
+	var lat []time.Duration
+	for _, x := range s.samples {
+		in := false
+		for _, w := range s.windows {
+			if !x.start.Before(w[0]) && x.start.Before(w[1]) {
+				in = true
+				break
+			}
+		}
+		if in != during {
+			continue
+		}
+		sum.total++
+		if !x.ok {
+			sum.failed++
+		}
+		lat = append(lat, x.latency)
 	}
-	l := append([]time.Duration(nil), s.latencies...)
-	sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
-	return l[int(float64(len(l)-1)*p)]
+	if len(lat) > 0 {
+		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+		sum.p50, sum.p99 = lat[len(lat)/2], lat[int(float64(len(lat)-1)*0.99)]
+	}
+	return sum
 }
 
 var (
-	readyRe = regexp.MustCompile(`ready after ([0-9.]+)s`)
-	doneRe  = regexp.MustCompile(`deployed .* in ([0-9.]+)s`)
+	firstHealthyRe = regexp.MustCompile(`first healthy answer from \w+ at ([0-9.]+)s`)
+	upRe           = regexp.MustCompile(`\w+ up at ([0-9.]+)s`)
+	doneRe         = regexp.MustCompile(`deployed .* in ([0-9.]+)s`)
 )
 
-// deployer performs one deploy of image on h and returns the seconds it spent beyond the new container's readiness.
-type deployer func(b *testing.B, h *host, image string, n int) float64
+// timing is one deploy as deploy.sh logged it, in seconds since it began.
+type timing struct{ up, firstHealthy, done float64 }
+
+// overhead is what the deploy spent beyond the new container's readiness (its first healthy answer): the rest
+// of the health gate, the switch, the drain, stopping the old colour and the checks.
+func (t timing) overhead() float64 { return t.done - t.firstHealthy }
+
+// appStart is the app's own start time, from the container running to its first healthy answer; everything else
+// of the deploy (including `docker-compose up`) is machinery.
+func (t timing) appStart() float64 { return t.firstHealthy - t.up }
+
+// deployer performs one deploy of image on h; deploy.sh's deploys return their logged timing.
+type deployer func(b *testing.B, h *host, image string, n int) (timing, bool)
+
+func parseSeconds(b *testing.B, re *regexp.Regexp, log string) float64 {
+	m := re.FindStringSubmatch(log)
+	if m == nil {
+		b.Fatalf("no %q in the deploy log:\n%s", re, log)
+	}
+	f, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return f
+}
 
 // deployScriptDeploy is scripts/deploy.sh as shipped.
-func deployScriptDeploy(b *testing.B, h *host, image string, _ int) float64 {
+func deployScriptDeploy(b *testing.B, h *host, image string, n int) (timing, bool) {
 	r := h.run("deploy", image)
 	if r.code != 0 {
 		b.Fatalf("deploy.sh failed:\n%s", r.stderr)
 	}
-	ready, _ := strconv.ParseFloat(readyRe.FindStringSubmatch(r.stderr)[1], 64)
-	total, _ := strconv.ParseFloat(doneRe.FindStringSubmatch(r.stderr)[1], 64)
-	return total - ready
+	if n == 2 { // the first switch between two live colours
+		b.Logf("deploy %d:\n%s", n, r.stderr) // where the time goes
+	}
+	return timing{up: parseSeconds(b, upRe, r.stderr), firstHealthy: parseSeconds(b, firstHealthyRe, r.stderr),
+		done: parseSeconds(b, doneRe, r.stderr)}, true
 }
 
 // naiveDeploy is the seed's procedure: stop the old container, start the new one on the other port, point nginx
 // at it and reload, then wait until it answers.
-func naiveDeploy(b *testing.B, h *host, image string, n int) float64 {
+func naiveDeploy(b *testing.B, h *host, image string, n int) (timing, bool) {
 	ports := []int{h.blue, h.green}
 	oldName, newName := fmt.Sprintf("%s-naive-%d", h.app, n-1), fmt.Sprintf("%s-naive-%d", h.app, n)
 	_ = exec.Command("docker", "rm", "-f", oldName).Run()
@@ -150,42 +215,126 @@ func naiveDeploy(b *testing.B, h *host, image string, n int) float64 {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return 0
+	return timing{}, false
 }
 
-// BenchmarkDeploy runs b.N deploys under a steady keepalive load through nginx, once with the naive procedure
-// and once with deploy.sh, and reports failed requests per mechanism and the deploy overhead.
+// wrkLoad runs wrk (keepalive, no retries) until stop is called and returns its requests, failures (socket
+// errors + non-2xx/3xx answers) and its p50/p99 over the whole run. wrk prints its report on SIGINT.
+func wrkLoad(b *testing.B, url string) (stop func() (requests, failed int, p50, p99 time.Duration)) {
+	cmd := exec.Command("wrk", "-t1", "-c4", "-d3600s", "--latency", url)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		b.Fatalf("wrk: %v", err)
+	}
+	return func() (int, int, time.Duration, time.Duration) {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+		o := out.String()
+		num := func(re string) int {
+			n := 0
+			for _, m := range regexp.MustCompile(re).FindAllStringSubmatch(o, -1) {
+				for _, g := range m[1:] {
+					v, _ := strconv.Atoi(g)
+					n += v
+				}
+			}
+			return n
+		}
+		pct := func(p string) time.Duration {
+			if m := regexp.MustCompile(`(?m)^\s+` + p + `%\s+(\S+)`).FindStringSubmatch(o); m != nil {
+				d, _ := time.ParseDuration(m[1]) // wrk prints Go-compatible units: us, ms, s
+				return d
+			}
+			return 0
+		}
+		b.Logf("wrk:\n%s", o)
+		return num(`(\d+) requests in`),
+			num(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`) + num(`Non-2xx or 3xx responses: (\d+)`),
+			pct("50"), pct("99")
+	}
+}
+
+// BenchmarkDeploy runs b.N deploys back to back under a steady keepalive load through nginx, for the naive
+// procedure, deploy.sh with SWITCH=nginx (reload) and deploy.sh with SWITCH=nft, and reports failed requests,
+// latency steady vs during the deploys, and deploy.sh's overhead beyond the new container's readiness.
+// The load is the Go client below (4 connections x 50 req/s); with wrk on PATH every mechanism also runs under
+// wrk (4 connections, as fast as it can: latency and overhead under wrk are those of a saturated machine).
 //
 //	go test -run '^$' -bench BenchmarkDeploy -benchtime 20x -timeout 60m ./internal/deploytest
 func BenchmarkDeploy(b *testing.B) {
-	for _, m := range []struct {
+	mechanisms := []struct {
 		name   string
+		opts   []hostOption
 		deploy deployer
-	}{{"naive", naiveDeploy}, {"deploy.sh", deployScriptDeploy}} {
-		b.Run(m.name, func(b *testing.B) {
-			h := newHost(b, withEnv(map[string]string{"DRAIN_SECONDS": "1", "HEALTH_INTERVAL": "0.1"}))
-			images := []string{buildImage(b, map[string]string{"VERSION": "even"}), buildImage(b, map[string]string{"VERSION": "odd"})}
-			m.deploy(b, h, images[0], 0)
-			ctx, cancel := context.WithCancel(context.Background())
-			load := runLoad(ctx, h.publicURL[len("http://"):], 4)
-			time.Sleep(2 * time.Second)
-			steadyP50, steadyP99 := load.percentile(0.50), load.percentile(0.99)
-			overhead := 0.0
-			b.ResetTimer()
-			for i := 1; i <= b.N; i++ {
-				overhead += m.deploy(b, h, images[i%2], i)
-			}
-			b.StopTimer()
-			time.Sleep(time.Second)
-			cancel()
-			load.wait()
-			b.ReportMetric(float64(load.failed), "failed")
-			b.ReportMetric(float64(load.total), "requests")
-			b.ReportMetric(float64(load.failed)/float64(b.N), "failed/deploy")
-			b.ReportMetric(overhead/float64(b.N), "overhead-s/deploy")
-			b.ReportMetric(float64(steadyP50.Microseconds())/1000, "steady-p50-ms")
-			b.ReportMetric(float64(steadyP99.Microseconds())/1000, "steady-p99-ms")
-			b.ReportMetric(float64(load.percentile(0.99).Microseconds())/1000, "run-p99-ms")
-		})
+	}{
+		{"naive", nil, naiveDeploy},
+		{"reload", []hostOption{withEnv(map[string]string{"SWITCH": "nginx", "DRAIN_SECONDS": "1"})}, deployScriptDeploy},
+		{"nft", []hostOption{withNFT()}, deployScriptDeploy},
+	}
+	loaders := []string{"go"}
+	if _, err := exec.LookPath("wrk"); err == nil {
+		loaders = append(loaders, "wrk")
+	}
+	for _, loader := range loaders {
+		for _, m := range mechanisms {
+			b.Run(m.name+"/"+loader, func(b *testing.B) {
+				// deploy.sh's own defaults for the gate, drain and stop: only the harness's test values are undone.
+				opts := append([]hostOption{withEnv(map[string]string{"HEALTH_INTERVAL": "0.2", "DRAIN_SECONDS": "",
+					"STOP_TIMEOUT": "30", "HEALTH_TIMEOUT": "90"})}, m.opts...)
+				h := newHost(b, opts...)
+				images := []string{buildImage(b, map[string]string{"VERSION": "even"}), buildImage(b, map[string]string{"VERSION": "odd"})}
+				m.deploy(b, h, images[0], 0)
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				load := runLoad(ctx, strings.TrimPrefix(h.publicURL, "http://"), 4, 50)
+				var stopWrk func() (int, int, time.Duration, time.Duration)
+				if loader == "wrk" {
+					cancel() // wrk alone is the load
+					load.wait()
+					stopWrk = wrkLoad(b, h.publicURL+"/")
+				}
+				time.Sleep(2 * time.Second)
+				var over, overMax, appStart, total float64
+				b.ResetTimer()
+				for i := 1; i <= b.N; i++ {
+					from := time.Now()
+					t, scripted := m.deploy(b, h, images[i%2], i)
+					load.window(from, time.Now())
+					total += time.Since(from).Seconds()
+					if scripted {
+						over += t.overhead()
+						overMax = max(overMax, t.overhead())
+						appStart += t.appStart()
+					}
+				}
+				b.StopTimer()
+				time.Sleep(2 * time.Second)
+				n := float64(b.N)
+				b.ReportMetric(total/n, "deploy-s")
+				if m.name != "naive" {
+					b.ReportMetric(over/n, "overhead-s")
+					b.ReportMetric(overMax, "overhead-max-s")
+					b.ReportMetric((total-appStart)/n, "beyond-app-start-s")
+				}
+				if loader == "wrk" {
+					requests, failed, p50, p99 := stopWrk()
+					b.ReportMetric(float64(requests), "requests")
+					b.ReportMetric(float64(failed), "failed")
+					b.ReportMetric(float64(p50.Microseconds())/1000, "run-p50-ms")
+					b.ReportMetric(float64(p99.Microseconds())/1000, "run-p99-ms")
+					return
+				}
+				cancel()
+				load.wait()
+				steady, during := load.summarise(false), load.summarise(true)
+				b.ReportMetric(float64(steady.total+during.total), "requests")
+				b.ReportMetric(float64(steady.failed+during.failed), "failed")
+				b.ReportMetric(float64(steady.p50.Microseconds())/1000, "steady-p50-ms")
+				b.ReportMetric(float64(steady.p99.Microseconds())/1000, "steady-p99-ms")
+				b.ReportMetric(float64(during.p50.Microseconds())/1000, "switch-p50-ms")
+				b.ReportMetric(float64(during.p99.Microseconds())/1000, "switch-p99-ms")
+			})
+		}
 	}
 }

@@ -91,10 +91,10 @@ func TestRefusedDeploysKeepOldServing(t *testing.T) {
 	assert.Equal(t, nginxsite.Upstream(h.blue), h.upstreamPort(), "the old include is back")
 }
 
-// startDeploy runs a deploy in the background and returns once its stderr shows marker.
-func startDeploy(t *testing.T, h *host, image, marker string) (*exec.Cmd, *strings.Builder, <-chan error) {
+// startRun runs deploy.sh with args in the background and returns once its stderr shows marker.
+func startRun(t *testing.T, h *host, marker string, args ...string) (*exec.Cmd, *strings.Builder, <-chan error) {
 	t.Helper()
-	cmd := h.command("deploy", image)
+	cmd := h.command(args...)
 	pr, pw := io.Pipe()
 	cmd.Stderr = pw
 	require.NoError(t, cmd.Start())
@@ -130,7 +130,7 @@ func TestSecondDeployRefusedNamingHolder(t *testing.T) {
 	h := newHost(t)
 	slow := buildImage(t, map[string]string{"VERSION": "slow", "START_DELAY": "3"})
 	other := buildImage(t, map[string]string{"VERSION": "other"})
-	first, _, done := startDeploy(t, h, slow, "waiting for")
+	first, _, done := startRun(t, h, "waiting for", "deploy", slow)
 	r := h.run("deploy", other)
 	assert.Equal(t, 3, r.code)
 	assert.Contains(t, r.stderr, fmt.Sprintf("another deploy is running: pid=%d image=%s started=", first.Process.Pid, slow))
@@ -152,7 +152,7 @@ func TestKilledDeployRecovers(t *testing.T) {
 			v2 := buildImage(t, map[string]string{"VERSION": "v2", "START_DELAY": "1"})
 			v3 := buildImage(t, map[string]string{"VERSION": "v3"})
 			h.mustDeploy(v1)
-			cmd, _, done := startDeploy(t, h, v2, marker)
+			cmd, _, done := startRun(t, h, marker, "deploy", v2)
 			require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 			<-done
 			r := h.mustDeploy(v3)
@@ -167,7 +167,7 @@ func TestKilledDeployRecovers(t *testing.T) {
 		v1 := buildImage(t, map[string]string{"VERSION": "v1"})
 		v2 := buildImage(t, map[string]string{"VERSION": "v2", "START_DELAY": "5"})
 		h.mustDeploy(v1)
-		cmd, log, done := startDeploy(t, h, v2, "waiting for")
+		cmd, log, done := startRun(t, h, "waiting for", "deploy", v2)
 		require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 		err := <-done
 		require.Error(t, err)
@@ -206,7 +206,7 @@ func TestUsageErrors(t *testing.T) {
 		r := bad.run("deploy", "registry.example.com:5000/team/app:1.2.3")
 		assert.Equal(t, 2, r.code)
 		assert.Contains(t, r.stderr, `BLUE_PORT="99999": want a port 1-65535`)
-		assert.Contains(t, r.stderr, `SWITCH="haproxy": want nginx or alb`)
+		assert.Contains(t, r.stderr, `SWITCH="haproxy": want nft, nginx or alb`)
 	})
 }
 

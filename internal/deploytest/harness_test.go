@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -125,12 +126,40 @@ type host struct {
 	stateDir   string
 	blue       int
 	green      int
+	switchPort int
 	publicURL  string
 	extraEnv   map[string]string
 	envEntries map[string]string
 }
 
 type hostOption func(h *host)
+
+// withNFT switches with deploy.sh's SWITCH=nft: nginx proxies to the host's switch port from the start (as the
+// app host's cloud-init leaves it) and the app's nft table is deleted at cleanup. A missing nft fails the test.
+func withNFT() hostOption {
+	return func(h *host) {
+		if _, err := exec.LookPath("nft"); err != nil {
+			h.t.Fatalf("nft (Debian package nftables) is required by the SWITCH=nft tests: %v", err)
+		}
+		h.envEntries["SWITCH"] = "nft"
+		h.envEntries["SWITCH_PORT"] = fmt.Sprint(h.switchPort)
+		h.t.Cleanup(func() { _ = exec.Command("nft", "delete", "table", "ip", h.nftTable()).Run() })
+	}
+}
+
+// nftTable is the table deploy.sh keeps the app's rule in.
+func (h *host) nftTable() string { return "deploylab_" + h.app }
+
+// nftRulePort is the colour port the app's rule sends the switch port to, "" without a rule.
+func (h *host) nftRulePort() string {
+	h.t.Helper()
+	out, _ := exec.Command("nft", "list", "chain", "ip", h.nftTable(), "out").CombinedOutput()
+	m := regexp.MustCompile(fmt.Sprintf(`tcp dport %d dnat to 127\.0\.0\.1:(\d+)`, h.switchPort)).FindSubmatch(out)
+	if m == nil {
+		return ""
+	}
+	return string(m[1])
+}
 
 // withEnv overrides or adds env file entries.
 func withEnv(kv map[string]string) hostOption {
@@ -144,17 +173,14 @@ func withEnv(kv map[string]string) hostOption {
 func newHost(t testing.TB, opts ...hostOption) *host {
 	t.Helper()
 	requireTools(t)
-	ports := freePorts(t, 3)
+	ports := freePorts(t, 4)
 	dir := t.TempDir()
 	h := &host{t: t, app: "dlt-" + uniqueID(), upstream: filepath.Join(dir, "upstream.conf"),
 		envFile: filepath.Join(dir, "deploy.env"), stateDir: filepath.Join(dir, "state"),
-		blue: ports[1], green: ports[2], publicURL: fmt.Sprintf("http://127.0.0.1:%d", ports[0])}
-	// Before the first deploy the upstream points at blue, as the app host's cloud-init leaves it.
-	require.NoError(t, os.WriteFile(h.upstream, []byte(nginxsite.Upstream(h.blue)), 0o644))
+		blue: ports[1], green: ports[2], switchPort: ports[3], publicURL: fmt.Sprintf("http://127.0.0.1:%d", ports[0])}
 	site, err := nginxsite.Render(nginxsite.Args{UpstreamFile: h.upstream, ListenPort: ports[0]})
 	require.NoError(t, err)
 	h.nginx = nginxtest.NewPrefix(t, site)
-	h.nginx.Start(t)
 	h.envEntries = map[string]string{
 		"APP_NAME":            h.app,
 		"BLUE_PORT":           fmt.Sprint(h.blue),
@@ -177,6 +203,14 @@ func newHost(t testing.TB, opts ...hostOption) *host {
 		o(h)
 	}
 	h.writeEnv()
+	// Before the first deploy the upstream points at blue (SWITCH=nginx) or at the switch port (SWITCH=nft), as
+	// the app host's cloud-init leaves it.
+	first := h.blue
+	if h.envEntries["SWITCH"] == "nft" {
+		first = h.switchPort
+	}
+	require.NoError(t, os.WriteFile(h.upstream, []byte(nginxsite.Upstream(first)), 0o644))
+	h.nginx.Start(t)
 	t.Cleanup(func() {
 		for _, colour := range []string{"blue", "green"} {
 			ids, _ := exec.Command("docker", "ps", "-aq", "--filter",
@@ -232,6 +266,7 @@ func (h *host) run(args ...string) result {
 func (h *host) mustDeploy(image string) result {
 	h.t.Helper()
 	r := h.run("deploy", image)
+	h.t.Logf("deploy %s:\n%s", image, r.stderr) // shown with -v: where a deploy's time goes
 	require.Equal(h.t, 0, r.code, "deploy %s failed:\n%s\nnginx:\n%s", image, r.stderr, h.nginx.ErrorLog())
 	return r
 }
