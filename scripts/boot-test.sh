@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# boot-test.sh: boot rendered app-host user data on a real Debian rootfs and assert the machine it produced.
+#
+#   scripts/boot-test.sh [USERDATA_DIR]     (default: test/boot/sample)
+#
+# Every USERDATA_DIR/*.yaml is booted, one after the other, as a systemd container (systemd as PID 1, privileged)
+# whose cloud-init reads it through the NoCloud datasource and runs all of its real boot stages. Then
+# test/boot/check asserts the result, deploys the test app twice with deploy.sh as the admin user, reboots the
+# container and asserts again. The Debian rootfs is debootstrapped from the apt mirror this machine uses and cached
+# under .cache/boot/ (rebuilt only when missing; delete the directory to rebuild).
+set -o errexit -o nounset -o pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+readonly REPO_ROOT
+readonly DOCKER="${DOCKER:-docker}"
+readonly DEBOOTSTRAP="${DEBOOTSTRAP:-debootstrap}"
+readonly GO="${GO:-go}"
+readonly SUITE="${BOOT_SUITE:-bookworm}"
+readonly CACHE_DIR="${BOOT_CACHE_DIR:-${REPO_ROOT}/.cache/boot}"
+readonly ROOTFS_TAR="${CACHE_DIR}/rootfs-${SUITE}.tar"
+readonly BASE_IMAGE="deploylab-boot-base:${SUITE}"
+readonly BOOT_IMAGE="deploylab-boot:${SUITE}"
+# cloud-init status --wait is bounded by this (seconds); the user data installs Docker and nginx from the mirror.
+readonly BOOT_TIMEOUT="${BOOT_TIMEOUT:-900}"
+# What the rootfs needs before cloud-init runs: an init system, cloud-init itself (with the jsonschema module its
+# `schema` command uses), what the user data's modules call (sshd, sudo, locales for cc_locale) and what the checks
+# call (iproute2, curl, lsof, procps). Everything else comes from the user data's own `packages`.
+# python3-cffi-backend is named because debootstrap does not resolve virtual packages: python3-cryptography (a
+# cloud-init dependency) needs python3-cffi-backend-api-min, which only that package provides.
+readonly INCLUDE_PACKAGES="systemd,systemd-sysv,dbus,cloud-init,python3,python3-jsonschema,python3-cffi-backend,\
+openssh-server,sudo,ca-certificates,iproute2,curl,gnupg,lsof,procps,locales,netbase,less,apt-utils"
+
+WORK_DIR=""
+CONTAINERS=()
+
+log() { printf '[boot-test %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+cleanup() {
+  local c
+  for c in "${CONTAINERS[@]+"${CONTAINERS[@]}"}"; do
+    "${DOCKER}" rm -f --volumes "${c}" >/dev/null 2>&1 || true
+  done
+  if [[ -n "${WORK_DIR}" ]]; then
+    rm -rf "${WORK_DIR:?}"
+  fi
+}
+
+# host_mirror prints the first Debian archive URI this machine's apt uses, so the rootfs (and the apt-get runs
+# cloud-init does inside it) go to the only package registry reachable here.
+host_mirror() {
+  local uri
+  uri="$(grep -rhoE '^(URIs:[[:space:]]*|deb[[:space:]]+(\[[^]]*\][[:space:]]+)?)https?://[^[:space:]]+/debian/?([[:space:]]|$)' \
+    /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null | grep -oE 'https?://[^[:space:]]+' | head -n 1 || true)"
+  [[ -n "${uri}" ]] || die "no Debian mirror (a URI ending in /debian) in /etc/apt/sources.list*; set BOOT_MIRROR"
+  printf '%s\n' "${uri%/}"
+}
+
+# ensure_rootfs debootstraps the rootfs tarball unless it is cached.
+ensure_rootfs() {
+  if [[ -s "${ROOTFS_TAR}" ]]; then
+    log "rootfs cached: ${ROOTFS_TAR}"
+    return
+  fi
+  command -v "${DEBOOTSTRAP}" >/dev/null || die "debootstrap not found (apt-get install -y debootstrap)"
+  local mirror="${BOOT_MIRROR:-$(host_mirror)}" rootfs="${WORK_DIR}/rootfs"
+  log "debootstrap ${SUITE} from ${mirror} (cold cache; several minutes)"
+  # The downloaded .debs are kept in the cache too, so a failed or deleted rootfs is rebuilt without downloading.
+  mkdir -p "${CACHE_DIR}/debs"
+  if ! "${DEBOOTSTRAP}" --variant=minbase --cache-dir="${CACHE_DIR}/debs" --include="${INCLUDE_PACKAGES}" \
+    "${SUITE}" "${rootfs}" "${mirror}" >"${CACHE_DIR}/debootstrap.log" 2>&1; then
+    cp "${rootfs}/debootstrap/debootstrap.log" "${CACHE_DIR}/debootstrap-inner.log" 2>/dev/null || true
+    tail -n 30 "${CACHE_DIR}/debootstrap-inner.log" "${CACHE_DIR}/debootstrap.log" >&2 || true
+    die "debootstrap failed; logs in ${CACHE_DIR}/debootstrap*.log"
+  fi
+  # The same suites the host uses, on the same mirror: the security archive is served beside it
+  # (MIRROR-security), which is how deb.debian.org and its snapshots lay it out.
+  rm -f "${rootfs}/etc/apt/sources.list"
+  cat >"${rootfs}/etc/apt/sources.list.d/debian.sources" <<SOURCES
+Types: deb
+URIs: ${mirror}
+Suites: ${SUITE} ${SUITE}-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: ${mirror}-security
+Suites: ${SUITE}-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SOURCES
+  rm -rf "${rootfs:?}/var/cache/apt/archives/"*.deb "${rootfs:?}/var/lib/apt/lists/"*
+  tar --numeric-owner --xattrs -C "${rootfs}" -cf "${ROOTFS_TAR}.tmp" .
+  mv "${ROOTFS_TAR}.tmp" "${ROOTFS_TAR}"
+  rm -rf "${rootfs:?}"
+  "${DOCKER}" rmi -f "${BASE_IMAGE}" >/dev/null 2>&1 || true
+  log "rootfs cached: ${ROOTFS_TAR} ($(du -h "${ROOTFS_TAR}" | cut -f1))"
+}
+
+# ensure_images imports the cached rootfs as the base image when Docker lacks it, then builds the boot image on
+# top (test/boot/image: the container-only cloud-init settings); layer caching makes the warm build instant.
+ensure_images() {
+  if ! "${DOCKER}" image inspect "${BASE_IMAGE}" >/dev/null 2>&1; then
+    log "importing ${ROOTFS_TAR} as ${BASE_IMAGE}"
+    "${DOCKER}" import "${ROOTFS_TAR}" "${BASE_IMAGE}" >/dev/null
+  fi
+  quiet_build --build-arg "BASE=${BASE_IMAGE}" -t "${BOOT_IMAGE}" "${REPO_ROOT}/test/boot/image"
+}
+
+# quiet_build runs `docker build` with the legacy builder (this Docker has no buildx; FROM a local image needs no
+# registry either way), printing its output, deprecation notice included, only when it fails.
+quiet_build() {
+  local out
+  if ! out="$(DOCKER_BUILDKIT=0 "${DOCKER}" build -q "$@" 2>&1)"; then
+    printf '%s\n' "${out}" >&2
+    die "docker build $* failed"
+  fi
+}
+
+# build_app builds the test app twice (VERSION boot-v1 and boot-v2) FROM scratch and saves both to one archive
+# that the checker loads into each booted host's own Docker.
+build_app() {
+  local src="${REPO_ROOT}/testapp" dir="${WORK_DIR}/app" v
+  [[ -f "${src}/main.go" ]] || die "testapp/ (the static Go test app) not found at ${src}"
+  mkdir -p "${dir}"
+  (cd "${REPO_ROOT}" && CGO_ENABLED=0 "${GO}" build -trimpath -o "${dir}/testapp" ./testapp)
+  for v in boot-v1 boot-v2; do
+    quiet_build --build-arg "VERSION=${v}" -t "deploylab-testapp:${v}" -f "${REPO_ROOT}/test/boot/app/Dockerfile" "${dir}"
+  done
+  "${DOCKER}" save -o "${WORK_DIR}/app-images.tar" deploylab-testapp:boot-v1 deploylab-testapp:boot-v2
+  (cd "${REPO_ROOT}" && "${GO}" build -o "${WORK_DIR}/check" ./test/boot/check)
+}
+
+# seed writes the NoCloud seed of one host. Hand-written samples carry __DEPLOY_SH_B64__ where rendered user data
+# embeds scripts/deploy.sh; it is filled in here (empty while the script does not exist, which the checker fails).
+seed() {
+  local userdata="$1" dir="$2" name="$3" b64=""
+  mkdir -p "${dir}"
+  if [[ -f "${REPO_ROOT}/scripts/deploy.sh" ]]; then
+    b64="$(base64 -w0 "${REPO_ROOT}/scripts/deploy.sh")"
+  fi
+  sed "s|__DEPLOY_SH_B64__|${b64}|" "${userdata}" >"${dir}/user-data"
+  printf 'instance-id: boot-%s-%s\nlocal-hostname: %s\n' "${name}" "$(date +%s)" "${name}" >"${dir}/meta-data"
+}
+
+# boot_one boots one user data, waits for cloud-init (bounded), runs the checker; returns non-zero on any failure.
+boot_one() {
+  local userdata="$1" name container seed_dir start ready rc=0
+  name="$(basename "${userdata}" .yaml)"
+  container="deploylab-boot-${name}-$$"
+  seed_dir="${WORK_DIR}/seed/${name}"
+  seed "${userdata}" "${seed_dir}" "${name}"
+  CONTAINERS+=("${container}")
+  log "${name}: booting ${BOOT_IMAGE} as ${container}"
+  start="$(date +%s)"
+  # systemd as PID 1 needs the cgroup hierarchy writable and tmpfs on /run; the host's Docker needs a real
+  # filesystem under /var/lib/docker (an anonymous volume on the host disk) rather than the container's own
+  # overlay root, so it can use overlay2 like on EC2. The volume lives as long as the container (reboot included).
+  # --privileged is spelled out instead: this machine's dockerd lacks CAP_SYS_RESOURCE, so asking for every
+  # capability (what --privileged does) fails with "unable to apply caps"; everything else it grants is here.
+  if ! "${DOCKER}" run -d --name "${container}" --hostname "${name}" \
+    --cap-add ALL --cap-drop "${BOOT_CAP_DROP:-SYS_RESOURCE}" --device-cgroup-rule 'a *:* rwm' \
+    --security-opt seccomp=unconfined --security-opt apparmor=unconfined --security-opt systempaths=unconfined \
+    --cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw --tmpfs /run --tmpfs /run/lock --tmpfs /tmp \
+    -v "${seed_dir}:/var/lib/cloud/seed/nocloud:ro" --mount type=volume,dst=/var/lib/docker \
+    "${BOOT_IMAGE}" >/dev/null; then
+    printf '%s: 0 passed, 1 failed\n' "${container}" >"${WORK_DIR}/${name}.result"
+    log "${name}: FAIL: the boot container did not start"
+    return 1
+  fi
+  if ! "${DOCKER}" exec "${container}" timeout "${BOOT_TIMEOUT}" cloud-init status --wait >/dev/null 2>&1; then
+    log "${name}: cloud-init not done within ${BOOT_TIMEOUT}s (or failed); its state:"
+    "${DOCKER}" exec "${container}" sh -c 'cloud-init status --long; tail -n 40 /var/log/cloud-init-output.log;
+      systemctl --failed --no-pager' >&2 || true
+    rc=1
+  fi
+  ready="$(date +%s)"
+  log "${name}: boot to cloud-init done: $((ready - start)) s (container start to \`cloud-init status --wait\`)"
+  "${WORK_DIR}/check" -docker "${DOCKER}" -container "${container}" -userdata "${seed_dir}/user-data" \
+    -app-images "${WORK_DIR}/app-images.tar" \
+    -image1 deploylab-testapp:boot-v1 -image2 deploylab-testapp:boot-v2 | tee "${WORK_DIR}/${name}.result" || rc=1
+  log "${name}: boot + checks: $(($(date +%s) - start)) s"
+  if [[ "${BOOT_KEEP:-0}" != 1 ]]; then
+    "${DOCKER}" rm -f --volumes "${container}" >/dev/null 2>&1 || true
+  fi
+  return "${rc}"
+}
+
+main() {
+  local dir="${1:-${REPO_ROOT}/test/boot/sample}" f failed=0 passed_total=0 failed_total=0 p m
+  [[ $# -le 1 ]] || die "usage: $0 [USERDATA_DIR]  (boots every USERDATA_DIR/*.yaml)"
+  [[ -d "${dir}" ]] || die "USERDATA_DIR ${dir}: not a directory"
+  local files=("${dir}"/*.yaml)
+  [[ -e "${files[0]}" ]] || die "USERDATA_DIR ${dir}: no *.yaml user data in it"
+  command -v "${DOCKER}" >/dev/null || die "docker not found (DOCKER=${DOCKER})"
+  command -v "${GO}" >/dev/null || die "go not found (GO=${GO})"
+  if [[ "${BOOT_KEEP:-0}" != 1 ]]; then
+    trap cleanup EXIT
+  fi
+  WORK_DIR="$(mktemp -d "${TMPDIR:-/tmp}/boot-test.XXXXXX")"
+  ensure_rootfs
+  ensure_images
+  build_app
+  # One host after the other: each boot installs Docker and nginx, which is all two cores can take.
+  for f in "${files[@]}"; do
+    boot_one "${f}" || failed=1
+    p="" m=""
+    read -r p m < <(sed -nE 's/.*: ([0-9]+) passed, ([0-9]+) failed$/\1 \2/p' "${WORK_DIR}/$(basename "${f}" .yaml).result") || true
+    passed_total=$((passed_total + ${p:-0}))
+    failed_total=$((failed_total + ${m:-1}))
+  done
+  printf 'boot-test: %d hosts, %d passed, %d failed\n' "${#files[@]}" "${passed_total}" "${failed_total}"
+  return "${failed}"
+}
+
+main "$@"

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"bufio"
+	"encoding/base64"
+	"fmt"
+	"os"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// sshdDropIn is the drop-in whose intent the sshd checks compare against: the app host's own, sorting first.
+const sshdDropIn = "/etc/ssh/sshd_config.d/00-deploylab.conf"
+
+// userData is the part of a #cloud-config document the checks read. Only what the boot must have produced is
+// decoded; the rest of the document is cloud-init's business (and `cloud-init schema --system` checks all of it).
+type userData struct {
+	Users      []user      `yaml:"users"`
+	Packages   []string    `yaml:"packages"`
+	WriteFiles []writeFile `yaml:"write_files"`
+}
+
+type user struct {
+	Name         string   `yaml:"name"`
+	Groups       []string `yaml:"groups"`
+	Sudo         string   `yaml:"sudo"`
+	LockPasswd   *bool    `yaml:"lock_passwd"`
+	HashedPasswd string   `yaml:"hashed_passwd"`
+}
+
+type writeFile struct {
+	Path        string `yaml:"path"`
+	Content     string `yaml:"content"`
+	Encoding    string `yaml:"encoding"`
+	Owner       string `yaml:"owner"`
+	Permissions string `yaml:"permissions"`
+}
+
+// groupList accepts both forms cloud-init does: a list or one comma-separated string.
+func (u *user) UnmarshalYAML(n *yaml.Node) error {
+	var raw struct {
+		Name         string    `yaml:"name"`
+		Groups       yaml.Node `yaml:"groups"`
+		Sudo         string    `yaml:"sudo"`
+		LockPasswd   *bool     `yaml:"lock_passwd"`
+		HashedPasswd string    `yaml:"hashed_passwd"`
+	}
+	if err := n.Decode(&raw); err != nil {
+		return err
+	}
+	*u = user{Name: raw.Name, Sudo: raw.Sudo, LockPasswd: raw.LockPasswd, HashedPasswd: raw.HashedPasswd}
+	switch raw.Groups.Kind {
+	case 0:
+	case yaml.ScalarNode:
+		for _, g := range strings.Split(raw.Groups.Value, ",") {
+			if g = strings.TrimSpace(g); g != "" {
+				u.Groups = append(u.Groups, g)
+			}
+		}
+	default:
+		if err := raw.Groups.Decode(&u.Groups); err != nil {
+			return fmt.Errorf("user %q: groups: %w", raw.Name, err)
+		}
+	}
+	return nil
+}
+
+func loadUserData(path string) (userData, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return userData{}, err
+	}
+	if !strings.HasPrefix(string(b), "#cloud-config") {
+		return userData{}, fmt.Errorf("%s: not a #cloud-config document (first line %q)", path,
+			strings.SplitN(string(b), "\n", 2)[0])
+	}
+	var ud userData
+	if err := yaml.Unmarshal(b, &ud); err != nil {
+		return userData{}, fmt.Errorf("%s: %w", path, err)
+	}
+	for _, u := range ud.Users {
+		if u.Name == "" {
+			return userData{}, fmt.Errorf("%s: users: an entry without a name (the string form and \"default\" are not used by deploylab)", path)
+		}
+	}
+	return ud, nil
+}
+
+// content returns a write_files entry's bytes as they must land on disk.
+func (w writeFile) content() (string, error) {
+	switch w.Encoding {
+	case "", "text/plain":
+		return w.Content, nil
+	case "b64", "base64":
+		b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(w.Content))
+		return string(b), err
+	default:
+		return "", fmt.Errorf("write_files %s: encoding %q not supported by the boot test (accepted: b64, base64, text/plain)", w.Path, w.Encoding)
+	}
+}
+
+func (ud userData) file(path string) (writeFile, bool) {
+	for _, w := range ud.WriteFiles {
+		if w.Path == path {
+			return w, true
+		}
+	}
+	return writeFile{}, false
+}
+
+// passwordIntent reads, from the sshd drop-in's text, whether password login is meant for each user: the global
+// PasswordAuthentication (sshd's default "yes" when the drop-in is silent) overridden inside `Match User` blocks
+// that name the user. Only the Match forms the app host writes are understood; anything else is an error, so a
+// new form fails loudly instead of being asserted wrongly.
+func passwordIntent(dropIn string, users []string) (map[string]string, error) {
+	global := ""
+	perUser := map[string]string{}
+	var matched []string // users of the current Match block; nil while in the global section
+	inMatch := false
+	sc := bufio.NewScanner(strings.NewReader(dropIn))
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) == 0 || strings.HasPrefix(fields[0], "#") {
+			continue
+		}
+		key := strings.ToLower(fields[0])
+		switch {
+		case key == "match":
+			if len(fields) != 3 || strings.ToLower(fields[1]) != "user" {
+				return nil, fmt.Errorf("%s: Match %q: only `Match User a,b` is understood", sshdDropIn, strings.Join(fields[1:], " "))
+			}
+			inMatch, matched = true, strings.Split(fields[2], ",")
+		case key == "passwordauthentication" && len(fields) == 2:
+			v := strings.ToLower(fields[1])
+			if !inMatch {
+				if global == "" { // sshd keeps the first value it reads
+					global = v
+				}
+				continue
+			}
+			for _, u := range matched {
+				if _, set := perUser[u]; !set {
+					perUser[u] = v
+				}
+			}
+		}
+	}
+	if global == "" {
+		global = "yes"
+	}
+	out := make(map[string]string, len(users))
+	for _, u := range users {
+		out[u] = global
+		if v, ok := perUser[u]; ok {
+			out[u] = v
+		}
+	}
+	return out, nil
+}
