@@ -136,3 +136,18 @@ func FuzzLoad(f *testing.F) {
 		})
 	})
 }
+
+// FuzzReadStackFile feeds arbitrary stack files to the reader and the loader: errors are fine, panics are not.
+func FuzzReadStackFile(f *testing.F) {
+	f.Add([]byte("config:\n  deploylab:env: dev\n  deploylab:appHost: {bluePort: 1}\n"))
+	f.Add([]byte("config:\n  deploylab:owner:\n    secure: v1:AAAA\n  deploylab:classroom: {students: [{name: a, sshPublicKeys: [x]}]}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(t.TempDir(), "Pulumi.f.yaml")
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if raw, _, err := ReadStackFile(path); err == nil {
+			_, _ = Load(raw)
+		}
+	})
+}
