@@ -2,6 +2,7 @@ package infra
 
 import (
 	"bufio"
+	"github.com/deploylab/deploylab/internal/stackfile"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,7 +14,7 @@ import (
 
 func loadFile(t *testing.T, path string) (*Config, error) {
 	t.Helper()
-	raw, _, err := ReadStackFile(path)
+	raw, _, err := stackfile.Read(path)
 	require.NoError(t, err)
 	return Load(raw)
 }
@@ -111,43 +112,4 @@ func TestReadmeExample(t *testing.T) {
 	require.NoError(t, os.WriteFile(path, block[1], 0o600))
 	_, err = loadFile(t, path)
 	require.NoError(t, err)
-}
-
-// TestSecureValuesArePlaceholders checks that a `secure:` value is planned without the passphrase.
-func TestSecureValuesArePlaceholders(t *testing.T) {
-	t.Parallel()
-	path := filepath.Join(t.TempDir(), "Pulumi.s.yaml")
-	require.NoError(t, os.WriteFile(path, []byte("encryptionsalt: v1:abc\nconfig:\n  deploylab:owner:\n    secure: v1:AAAA\n  deploylab:appHost:\n    domain: {secure: v1:BBBB}\n"), 0o600))
-	raw, secrets, err := ReadStackFile(path)
-	require.NoError(t, err)
-	require.Equal(t, SecretPlaceholder, raw["deploylab:owner"])
-	require.JSONEq(t, `{"domain": "[secret]"}`, raw["deploylab:appHost"])
-	require.ElementsMatch(t, []string{"deploylab:owner", "deploylab:appHost"}, secrets)
-}
-
-// FuzzLoad feeds arbitrary values to every key: Load may refuse them but must never panic.
-func FuzzLoad(f *testing.F) {
-	f.Add("dev", `["198.51.100.0/24"]`, `{"bluePort": 8081}`, `{"enabled": true, "cni": "calico"}`, `{"students": [{"name": "a"}]}`)
-	f.Add("training", `"x"`, `[]`, `{"minNodes": -1}`, `null`)
-	f.Fuzz(func(t *testing.T, env, cidrs, appHost, gke, classroom string) {
-		_, _ = Load(map[string]string{
-			"deploylab:env": env, "deploylab:owner": "o", "deploylab:adminCidrs": cidrs,
-			"deploylab:appHost": appHost, "deploylab:gke": gke, "deploylab:classroom": classroom,
-		})
-	})
-}
-
-// FuzzReadStackFile feeds arbitrary stack files to the reader and the loader: errors are fine, panics are not.
-func FuzzReadStackFile(f *testing.F) {
-	f.Add([]byte("config:\n  deploylab:env: dev\n  deploylab:appHost: {bluePort: 1}\n"))
-	f.Add([]byte("config:\n  deploylab:owner:\n    secure: v1:AAAA\n  deploylab:classroom: {students: [{name: a, sshPublicKeys: [x]}]}\n"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		path := filepath.Join(t.TempDir(), "Pulumi.f.yaml")
-		if err := os.WriteFile(path, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if raw, _, err := ReadStackFile(path); err == nil {
-			_, _ = Load(raw)
-		}
-	})
 }

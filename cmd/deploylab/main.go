@@ -6,10 +6,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/deploylab/deploylab/internal/stackfile"
 	"io"
 	"os"
 
-	"github.com/deploylab/deploylab/infra"
 	"github.com/deploylab/deploylab/internal/plan"
 	"github.com/deploylab/deploylab/internal/reap"
 )
@@ -59,11 +59,11 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 	}
 	path, name := *config, *stack
 	if path == "" {
-		path = infra.StackPath(".", name)
+		path = stackfile.Path(".", name)
 	} else {
-		name = infra.StackName(path)
+		name = stackfile.StackName(path)
 	}
-	raw, _, err := infra.ReadStackFile(path)
+	raw, _, err := stackfile.Read(path)
 	if err != nil {
 		fmt.Fprintf(stderr, "deploylab plan: %v\n", err)
 		return 2

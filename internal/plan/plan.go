@@ -4,6 +4,7 @@
 package plan
 
 import (
+	"github.com/deploylab/deploylab/internal/stackfile"
 	"time"
 
 	"context"
@@ -107,7 +108,7 @@ func Await(ctx context.Context, out pulumi.Map) (map[string]any, error) {
 		case err != nil:
 			return nil, fmt.Errorf("stack output %q did not resolve: %w", name, err)
 		case res.Secret:
-			values[name] = infra.SecretPlaceholder
+			values[name] = stackfile.SecretPlaceholder
 		case !res.Known:
 			values[name] = Unknown
 		default:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/deploylab/deploylab/internal/stackfile"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,16 +12,15 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/deploylab/deploylab/infra"
 	"github.com/deploylab/deploylab/internal/testutil"
 )
 
 // planFile plans a stack file on the mock engine.
 func planFile(t testing.TB, path string) *Result {
 	t.Helper()
-	raw, _, err := infra.ReadStackFile(path)
+	raw, _, err := stackfile.Read(path)
 	require.NoError(t, err)
-	res, err := Run(context.Background(), infra.StackName(path), raw)
+	res, err := Run(context.Background(), stackfile.StackName(path), raw)
 	require.NoError(t, err)
 	return res
 }
@@ -167,7 +167,7 @@ func TestClassOfThirty(t *testing.T) {
 	}
 	require.Len(t, hosts, 30)
 	require.Equal(t, 30, groups)
-	require.Equal(t, infra.SecretPlaceholder, res.Outputs["students"], "the students table must be secret")
+	require.Equal(t, stackfile.SecretPlaceholder, res.Outputs["students"], "the students table must be secret")
 	table, _ := res.Outputs["studentHosts"].(map[string]any)
 	require.Len(t, table, 30)
 }

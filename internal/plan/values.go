@@ -5,7 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/base64"
 	"fmt"
-	"github.com/deploylab/deploylab/infra"
+	"github.com/deploylab/deploylab/internal/stackfile"
 	"io"
 	"strings"
 
@@ -32,13 +32,13 @@ func plain(m resource.PropertyMap) map[string]any {
 func plainValue(v resource.PropertyValue) any {
 	switch {
 	case v.IsSecret():
-		return infra.SecretPlaceholder
+		return stackfile.SecretPlaceholder
 	case v.IsComputed():
 		return Unknown
 	case v.IsOutput():
 		o := v.OutputValue()
 		if o.Secret {
-			return infra.SecretPlaceholder
+			return stackfile.SecretPlaceholder
 		}
 		if !o.Known {
 			return Unknown

@@ -1,4 +1,6 @@
-package infra
+// Package stackfile reads Pulumi stack files (Pulumi.<stack>.yaml) into the raw config an engine hands a program.
+// It has no Pulumi SDK dependency, so it is cheap to fuzz.
+package stackfile
 
 import (
 	"encoding/json"
@@ -21,14 +23,14 @@ type stackFile struct {
 	Config          map[string]yaml.Node `yaml:"config"`
 }
 
-// StackPath returns the stack file of a stack name in the project's stackConfigDir.
-func StackPath(root, stack string) string {
+// Path returns the stack file of a stack name in the project's stackConfigDir.
+func Path(root, stack string) string {
 	return filepath.Join(root, "stacks", "Pulumi."+stack+".yaml")
 }
 
-// ReadStackFile reads a stack file into the raw form the engine hands a program: fully qualified keys, objects and
+// Read reads a stack file into the raw form the engine hands a program: fully qualified keys, objects and
 // lists as JSON, scalars as text, and `secure:` values as a placeholder (reported in secretKeys).
-func ReadStackFile(path string) (raw map[string]string, secretKeys []string, err error) {
+func Read(path string) (raw map[string]string, secretKeys []string, err error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, nil, err

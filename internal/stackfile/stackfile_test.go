@@ -1,0 +1,34 @@
+package stackfile
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestSecureValuesArePlaceholders checks that a `secure:` value is planned without the passphrase.
+func TestSecureValuesArePlaceholders(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "Pulumi.s.yaml")
+	require.NoError(t, os.WriteFile(path, []byte("encryptionsalt: v1:abc\nconfig:\n  deploylab:owner:\n    secure: v1:AAAA\n  deploylab:appHost:\n    domain: {secure: v1:BBBB}\n"), 0o600))
+	raw, secrets, err := Read(path)
+	require.NoError(t, err)
+	require.Equal(t, SecretPlaceholder, raw["deploylab:owner"])
+	require.JSONEq(t, `{"domain": "[secret]"}`, raw["deploylab:appHost"])
+	require.ElementsMatch(t, []string{"deploylab:owner", "deploylab:appHost"}, secrets)
+}
+
+// FuzzRead feeds arbitrary stack files to the reader: errors are fine, panics are not.
+func FuzzRead(f *testing.F) {
+	f.Add([]byte("config:\n  deploylab:env: dev\n  deploylab:appHost: {bluePort: 1}\n"))
+	f.Add([]byte("config:\n  deploylab:owner:\n    secure: v1:AAAA\n  deploylab:classroom: {students: [{name: a, sshPublicKeys: [x]}]}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(t.TempDir(), "Pulumi.f.yaml")
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, _, _ = Read(path)
+	})
+}
