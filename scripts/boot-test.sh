@@ -7,7 +7,8 @@
 # whose cloud-init reads it through the NoCloud datasource and runs all of its real boot stages. Then
 # test/boot/check asserts the result, deploys the test app twice with deploy.sh as the admin user, reboots the
 # container and asserts again. The Debian rootfs is debootstrapped from the apt mirror this machine uses and cached
-# under .cache/boot/ (rebuilt only when missing; delete the directory to rebuild).
+# under ~/.cache/deploylab/boot/ (BOOT_CACHE_DIR), outside the work tree like Go's build cache, so every clone
+# on a machine shares it; it is rebuilt only when missing (delete the directory to rebuild).
 set -o errexit -o nounset -o pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,7 +17,7 @@ readonly DOCKER="${DOCKER:-docker}"
 readonly DEBOOTSTRAP="${DEBOOTSTRAP:-debootstrap}"
 readonly GO="${GO:-go}"
 readonly SUITE="${BOOT_SUITE:-bookworm}"
-readonly CACHE_DIR="${BOOT_CACHE_DIR:-${REPO_ROOT}/.cache/boot}"
+readonly CACHE_DIR="${BOOT_CACHE_DIR:-${XDG_CACHE_HOME:-${HOME:?}/.cache}/deploylab/boot}"
 readonly ROOTFS_TAR="${CACHE_DIR}/rootfs-${SUITE}.tar"
 readonly BASE_IMAGE="deploylab-boot-base:${SUITE}"
 readonly BOOT_IMAGE="deploylab-boot:${SUITE}"
