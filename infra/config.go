@@ -6,7 +6,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -174,7 +176,7 @@ func Load(raw map[string]string) (*Config, error) {
 		}
 		obj[name] = jsonValue(value)
 	}
-	for _, name := range sortedKeys(obj) {
+	for _, name := range slices.Sorted(maps.Keys(obj)) {
 		if err := decodeStrict(obj[name], fieldOf(cfg, name)); err != nil {
 			problems = append(problems, fmt.Sprintf("%s:%s: %v", Namespace, name, err))
 		}
@@ -281,14 +283,14 @@ func exactKeys(data json.RawMessage, typ reflect.Type, path string) error {
 		for i := 0; i < typ.NumField(); i++ {
 			known[strings.Split(typ.Field(i).Tag.Get("json"), ",")[0]] = typ.Field(i).Type
 		}
-		for _, key := range sortedKeys(fields) {
+		for _, key := range slices.Sorted(maps.Keys(fields)) {
 			name := key
 			if path != "" {
 				name = path + "." + key
 			}
 			fieldType, ok := known[key]
 			if !ok {
-				return fmt.Errorf("unknown field %q%s (known: %s)", name, suggestion(key, known), strings.Join(sortedKeys(known), ", "))
+				return fmt.Errorf("unknown field %q%s (known: %s)", name, suggestion(key, known), strings.Join(slices.Sorted(maps.Keys(known)), ", "))
 			}
 			if err := exactKeys(fields[key], fieldType, name); err != nil {
 				return err
@@ -323,13 +325,4 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -3,9 +3,10 @@ package apphost
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -181,7 +182,7 @@ func (a HostArgs) validateHost() []error {
 	if a.VolumeSizeGiB < 8 || a.VolumeSizeGiB > 16384 {
 		errs = append(errs, fmt.Errorf("VolumeSizeGiB %d: want 8 to 16384 (the images need 8)", a.VolumeSizeGiB))
 	}
-	for _, k := range sortedKeys(a.Tags) {
+	for _, k := range slices.Sorted(maps.Keys(a.Tags)) {
 		if k == "" || len(k) > 128 || strings.HasPrefix(k, "aws:") || len(a.Tags[k]) > 256 {
 			errs = append(errs, fmt.Errorf("Tags[%q]=%q: want a key of 1 to 128 characters not starting with aws: and a value of at most 256", k, a.Tags[k]))
 		}
@@ -193,7 +194,7 @@ func (a HostArgs) validateHost() []error {
 func (a HostArgs) validateUserData() []error {
 	var errs []error
 	if _, ok := images[a.Image]; !ok {
-		errs = append(errs, fmt.Errorf("Image %q: want one of %s", a.Image, strings.Join(sortedKeys(images), ", ")))
+		errs = append(errs, fmt.Errorf("Image %q: want one of %s", a.Image, strings.Join(slices.Sorted(maps.Keys(images)), ", ")))
 	}
 	names := map[string]string{}
 	checkUser := func(field, name string, keys []string) {
@@ -284,13 +285,4 @@ func (a HostArgs) passwordUsers() []string {
 		}
 	}
 	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

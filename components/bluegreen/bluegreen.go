@@ -26,6 +26,7 @@ package bluegreen
 import (
 	"errors"
 	"fmt"
+	"github.com/deploylab/deploylab/components/internal/awstags"
 	"regexp"
 	"strings"
 
@@ -161,7 +162,7 @@ func NewBlueGreen(ctx *pulumi.Context, name string, args *BlueGreenArgs, opts ..
 		// rather than forwarded. The app is ours, so no legacy client needs the laxer modes.
 		DesyncMitigationMode:     pulumi.String("strictest"),
 		EnableDeletionProtection: pulumi.Bool(a.DeletionProtection),
-		Tags:                     tags(a.Tags, name+"-alb"),
+		Tags:                     awstags.Named(a.Tags, name+"-alb"),
 	}
 	if a.AccessLogsBucket != "" {
 		albArgs.AccessLogs = lb.LoadBalancerAccessLogsArgs{
@@ -201,7 +202,7 @@ func NewBlueGreen(ctx *pulumi.Context, name string, args *BlueGreenArgs, opts ..
 				HealthyThreshold:   pulumi.Int(healthyThreshold),
 				UnhealthyThreshold: pulumi.Int(unhealthyThreshold),
 			},
-			Tags: tags(a.Tags, name+"-"+color),
+			Tags: awstags.Named(a.Tags, name+"-"+color),
 		}, parent)
 		if err != nil {
 			return nil, err
@@ -231,7 +232,7 @@ func NewBlueGreen(ctx *pulumi.Context, name string, args *BlueGreenArgs, opts ..
 			SslPolicy:       pulumi.String(TLSPolicy),
 			CertificateArn:  pulumi.String(a.CertificateArn),
 			DefaultActions:  forward,
-			Tags:            tags(a.Tags, name+"-https"),
+			Tags:            awstags.Named(a.Tags, name+"-https"),
 		}, parent, ownedByDeploy)
 		if err != nil {
 			return nil, err
@@ -248,7 +249,7 @@ func NewBlueGreen(ctx *pulumi.Context, name string, args *BlueGreenArgs, opts ..
 					StatusCode: pulumi.String("HTTP_301"),
 				},
 			}},
-			Tags: tags(a.Tags, name+"-http"),
+			Tags: awstags.Named(a.Tags, name+"-http"),
 		}, parent); err != nil {
 			return nil, err
 		}
@@ -258,7 +259,7 @@ func NewBlueGreen(ctx *pulumi.Context, name string, args *BlueGreenArgs, opts ..
 			Port:            pulumi.Int(80),
 			Protocol:        pulumi.String("HTTP"),
 			DefaultActions:  forward,
-			Tags:            tags(a.Tags, name+"-http"),
+			Tags:            awstags.Named(a.Tags, name+"-http"),
 		}, parent, ownedByDeploy)
 		if err != nil {
 			return nil, err
@@ -312,7 +313,7 @@ func newSecurityGroup(ctx *pulumi.Context, name string, a BlueGreenArgs, parent 
 		Description: pulumi.String("deploylab ALB: HTTP/HTTPS from anywhere, out to the app host's colour ports"),
 		Ingress:     ec2.SecurityGroupIngressArray{world(80, "HTTP"), world(443, "HTTPS")},
 		Egress:      egress,
-		Tags:        tags(a.Tags, name+"-alb-sg"),
+		Tags:        awstags.Named(a.Tags, name+"-alb-sg"),
 	}, parent)
 }
 
@@ -382,13 +383,4 @@ func validate(a BlueGreenArgs) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// tags is extra plus a Name tag; the provider's default tags are merged in by the provider itself.
-func tags(extra map[string]string, name string) pulumi.StringMap {
-	m := pulumi.StringMap{"Name": pulumi.String(name)}
-	for k, v := range extra {
-		m[k] = pulumi.String(v)
-	}
-	return m
 }

@@ -2,8 +2,10 @@ package gke
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -155,7 +157,7 @@ func (a *ClusterArgs) Validate() []string {
 	}
 	problems = append(problems, a.validateRanges()...)
 	problems = append(problems, validateAdminCidrs(a.AdminCidrs)...)
-	for _, key := range sortedKeys(a.Labels) {
+	for _, key := range slices.Sorted(maps.Keys(a.Labels)) {
 		if !labelKey.MatchString(key) {
 			add("labels: key %q is not a GCP label key (a lowercase letter, then up to 62 of a-z 0-9 _ -)", key)
 		}

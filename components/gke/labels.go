@@ -1,7 +1,6 @@
 package gke
 
 import (
-	"sort"
 	"strings"
 )
 
@@ -33,13 +32,4 @@ func (a *ClusterArgs) labels() map[string]string {
 		out[k] = LabelValue(v)
 	}
 	return out
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -6,6 +6,7 @@ package network
 import (
 	"errors"
 	"fmt"
+	"github.com/deploylab/deploylab/components/internal/awstags"
 	"net/netip"
 	"sort"
 
@@ -72,7 +73,7 @@ func NewNetwork(ctx *pulumi.Context, name string, args *NetworkArgs, opts ...pul
 		// SSM Session Manager and certbot need.
 		EnableDnsSupport:   pulumi.Bool(true),
 		EnableDnsHostnames: pulumi.Bool(true),
-		Tags:               tags(a.Tags, name+"-vpc"),
+		Tags:               awstags.Named(a.Tags, name+"-vpc"),
 	}, parent)
 	if err != nil {
 		return nil, err
@@ -80,7 +81,7 @@ func NewNetwork(ctx *pulumi.Context, name string, args *NetworkArgs, opts ...pul
 
 	igw, err := ec2.NewInternetGateway(ctx, name+"-igw", &ec2.InternetGatewayArgs{
 		VpcId: vpc.ID(),
-		Tags:  tags(a.Tags, name+"-igw"),
+		Tags:  awstags.Named(a.Tags, name+"-igw"),
 	}, parent)
 	if err != nil {
 		return nil, err
@@ -92,7 +93,7 @@ func NewNetwork(ctx *pulumi.Context, name string, args *NetworkArgs, opts ...pul
 		Routes: ec2.RouteTableRouteArray{
 			ec2.RouteTableRouteArgs{CidrBlock: pulumi.String("0.0.0.0/0"), GatewayId: igw.ID()},
 		},
-		Tags: tags(a.Tags, name+"-public-rt"),
+		Tags: awstags.Named(a.Tags, name+"-public-rt"),
 	}, parent)
 	if err != nil {
 		return nil, err
@@ -109,7 +110,7 @@ func NewNetwork(ctx *pulumi.Context, name string, args *NetworkArgs, opts ...pul
 			// public IP to answer on 80/443, to pull images and packages, and for certbot's HTTP-01 challenge. The
 			// security groups, not the subnet, decide what reaches it.
 			MapPublicIpOnLaunch: pulumi.Bool(true),
-			Tags:                tags(a.Tags, sn),
+			Tags:                awstags.Named(a.Tags, sn),
 		}, parent)
 		if err != nil {
 			return nil, err
@@ -213,13 +214,4 @@ func pickZones(ctx *pulumi.Context, opt pulumi.InvokeOption) ([]string, error) {
 			len(zones), zones, subnetCount)
 	}
 	return zones[:subnetCount], nil
-}
-
-// tags is extra plus a Name tag; the provider's default tags are merged in by the provider itself.
-func tags(extra map[string]string, name string) pulumi.StringMap {
-	m := pulumi.StringMap{"Name": pulumi.String(name)}
-	for k, v := range extra {
-		m[k] = pulumi.String(v)
-	}
-	return m
 }

@@ -4,9 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -26,7 +27,7 @@ func (r *Result) WriteText(w io.Writer) {
 		}
 	}
 	fmt.Fprintln(w, "Resources:")
-	for _, parent := range sortedKeysOf(children) {
+	for _, parent := range slices.Sorted(maps.Keys(children)) {
 		if !r.hasURN(parent) {
 			walk(parent, 0)
 		}
@@ -41,7 +42,7 @@ func (r *Result) WriteText(w io.Writer) {
 		}
 	}
 	fmt.Fprintf(w, "\n%d resources (%d cloud resources, %d components):\n", len(r.Resources), custom, len(r.Resources)-custom)
-	for _, t := range sortedKeysOf(counts) {
+	for _, t := range slices.Sorted(maps.Keys(counts)) {
 		fmt.Fprintf(w, "  %3d  %s\n", counts[t], t)
 	}
 
@@ -51,7 +52,7 @@ func (r *Result) WriteText(w io.Writer) {
 	}
 
 	fmt.Fprintln(w, "\nOutputs:")
-	for _, name := range sortedKeysOf(r.Outputs) {
+	for _, name := range slices.Sorted(maps.Keys(r.Outputs)) {
 		fmt.Fprintf(w, "  %-30s %v\n", name, r.Outputs[name])
 	}
 
@@ -99,13 +100,4 @@ func (r *Result) WriteDir(dir string) error {
 		}
 	}
 	return nil
-}
-
-func sortedKeysOf[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -304,7 +306,7 @@ func compile(files fs.FS) (*engine, error) {
 	}
 	e := &engine{}
 	seen := map[string]bool{}
-	for _, file := range sortedKeys(modules) {
+	for _, file := range slices.Sorted(maps.Keys(modules)) {
 		m := compiler.Modules[file]
 		pkg := strings.TrimPrefix(m.Package.Path.String(), "data.")
 		if e.pkg == "" {
@@ -376,13 +378,4 @@ func parseModules(files fs.FS) (map[string]*ast.Module, error) {
 		modules[name] = m
 	}
 	return modules, nil
-}
-
-func sortedKeys(m map[string]*ast.Module) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
