@@ -225,7 +225,7 @@ func TestStatusAsDockerGroupMember(t *testing.T) {
 	}
 	gid := dockerGID(t)
 	cmd := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--groups="+gid, "--inh-caps=-all",
-		"bash", deployScript(t), "status")
+		"bash", worldReadableScript(t), "status")
 	cmd.Env = append(os.Environ(), "DEPLOYLAB_ENV_FILE="+h.envFile)
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, string(out))
@@ -243,4 +243,19 @@ func dockerGID(t *testing.T) string {
 	}
 	t.Fatal("no docker group")
 	return ""
+}
+
+// worldReadableScript copies deploy.sh where an unprivileged user can read it: the checkout itself may sit
+// below a 0700 directory (CI clones into one).
+func worldReadableScript(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "deploylab-script-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	require.NoError(t, os.Chmod(dir, 0o755))
+	script, err := os.ReadFile(deployScript(t))
+	require.NoError(t, err)
+	path := filepath.Join(dir, "deploy.sh")
+	require.NoError(t, os.WriteFile(path, script, 0o755))
+	return path
 }

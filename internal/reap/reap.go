@@ -276,11 +276,23 @@ func plain(outputs auto.OutputMap) map[string]any {
 // "error:" line of the CLI's output, or the first line of the error.
 func gist(err error) string {
 	lines := strings.Split(err.Error(), "\n")
+	generic := ""
 	for _, l := range lines {
 		l = strings.TrimSpace(l)
-		if after, ok := strings.CutPrefix(l, "error: "); ok && after != "" {
+		after, ok := strings.CutPrefix(l, "error: ")
+		switch {
+		case !ok || after == "":
+		case after == "update failed" || after == "destroy failed":
+			// The CLI's closing summary; where it comes first (it depends on the terminal) the cause follows.
+			if generic == "" {
+				generic = after
+			}
+		default:
 			return after
 		}
+	}
+	if generic != "" {
+		return generic
 	}
 	return strings.TrimSpace(lines[0])
 }
