@@ -2,6 +2,7 @@ package apphost
 
 import (
 	"fmt"
+	"github.com/deploylab/deploylab/internal/testutil"
 	"os/exec"
 	"regexp"
 	"sort"
@@ -66,14 +67,6 @@ func (m *mocks) byType(token string) []pulumi.MockResourceArgs {
 		}
 	}
 	return out
-}
-
-// plain unwraps a secret property.
-func plain(v resource.PropertyValue) resource.PropertyValue {
-	for v.IsSecret() {
-		v = v.SecretValue().Element
-	}
-	return v
 }
 
 type result struct {
@@ -141,7 +134,7 @@ func TestHostDefaults(t *testing.T) {
 	if !in["userDataReplaceOnChange"].BoolValue() {
 		t.Error("userDataReplaceOnChange is not set")
 	}
-	userData := plain(in["userData"]).StringValue()
+	userData := testutil.Unwrap(in["userData"]).StringValue()
 	if !strings.HasPrefix(userData, "#cloud-config\n") || !strings.Contains(userData, adminKey) {
 		t.Errorf("user data:\n%s", userData)
 	}
@@ -252,7 +245,7 @@ func TestHostPasswords(t *testing.T) {
 	if !in["userData"].IsSecret() {
 		t.Error("user data derived from the passwords is not kept secret in state")
 	}
-	userData := plain(in["userData"]).StringValue()
+	userData := testutil.Unwrap(in["userData"]).StringValue()
 	for _, pw := range want {
 		if strings.Contains(userData, pw) {
 			t.Fatalf("plain password %q is in the user data", pw)

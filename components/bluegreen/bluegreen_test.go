@@ -2,6 +2,7 @@ package bluegreen
 
 import (
 	"fmt"
+	"github.com/deploylab/deploylab/internal/testutil"
 	"sort"
 	"strings"
 	"sync"
@@ -46,7 +47,7 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 func (m *mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 	switch args.Token {
 	case "aws:ec2/getVpc:getVpc":
-		if got := plain(args.Args["id"]); !got.IsString() || got.StringValue() != "vpc-123" {
+		if got := testutil.Unwrap(args.Args["id"]); !got.IsString() || got.StringValue() != "vpc-123" {
 			return nil, fmt.Errorf("mock: getVpc for %v, want vpc-123", got)
 		}
 		return resource.NewPropertyMapFromMap(map[string]any{"id": "vpc-123", "cidrBlock": vpcCidr}), nil
@@ -73,25 +74,11 @@ func (m *mocks) get(t *testing.T, name string) pulumi.MockResourceArgs {
 	return r
 }
 
-// plain unwraps output and secret wrappers so a test compares the value the provider would see.
-func plain(v resource.PropertyValue) resource.PropertyValue {
-	for {
-		switch {
-		case v.IsOutput():
-			v = v.OutputValue().Element
-		case v.IsSecret():
-			v = v.SecretValue().Element
-		default:
-			return v
-		}
-	}
-}
-
 // at follows keys (string for objects, int for arrays) and returns the plain value, or null when missing.
 func at(m resource.PropertyMap, path ...any) resource.PropertyValue {
 	v := resource.NewObjectProperty(m)
 	for _, p := range path {
-		v = plain(v)
+		v = testutil.Unwrap(v)
 		switch k := p.(type) {
 		case string:
 			if !v.IsObject() {
@@ -105,7 +92,7 @@ func at(m resource.PropertyMap, path ...any) resource.PropertyValue {
 			v = v.ArrayValue()[k]
 		}
 	}
-	return plain(v)
+	return testutil.Unwrap(v)
 }
 
 func str(m resource.PropertyMap, path ...any) string {
@@ -125,7 +112,7 @@ func num(m resource.PropertyMap, path ...any) int {
 func strs(m resource.PropertyMap, path ...any) []string {
 	out := []string{}
 	for _, v := range at(m, path...).ArrayValue() {
-		out = append(out, plain(v).StringValue())
+		out = append(out, testutil.Unwrap(v).StringValue())
 	}
 	return out
 }
@@ -224,7 +211,7 @@ func TestBlueGreen(t *testing.T) {
 			ingress := at(sg, "ingress").ArrayValue()
 			require.Len(t, ingress, 2)
 			for i, port := range []int{80, 443} {
-				rule := plain(ingress[i]).ObjectValue()
+				rule := testutil.Unwrap(ingress[i]).ObjectValue()
 				assert.Equal(t, "tcp", str(rule, "protocol"))
 				assert.Equal(t, port, num(rule, "fromPort"))
 				assert.Equal(t, port, num(rule, "toPort"))
@@ -235,7 +222,7 @@ func TestBlueGreen(t *testing.T) {
 			egress := at(sg, "egress").ArrayValue()
 			require.Len(t, egress, 2)
 			for i, color := range Colors {
-				rule := plain(egress[i]).ObjectValue()
+				rule := testutil.Unwrap(egress[i]).ObjectValue()
 				assert.Equal(t, "tcp", str(rule, "protocol"))
 				assert.Equal(t, tt.wantPorts[color], num(rule, "fromPort"))
 				assert.Equal(t, tt.wantPorts[color], num(rule, "toPort"))
@@ -304,7 +291,7 @@ func TestBlueGreen(t *testing.T) {
 			require.Len(t, groups, 2)
 			weights := map[string]int{}
 			for _, g := range groups {
-				gm := plain(g).ObjectValue()
+				gm := testutil.Unwrap(g).ObjectValue()
 				color := strings.TrimPrefix(str(gm, "arn"), "arn:aws:elasticloadbalancing:eu-central-1:123456789012:targetgroup/web-")
 				weights[color] = num(gm, "weight")
 			}

@@ -2,6 +2,7 @@ package network
 
 import (
 	"fmt"
+	"github.com/deploylab/deploylab/internal/testutil"
 	"net/netip"
 	"sort"
 	"strings"
@@ -60,22 +61,8 @@ func (m *mocks) byType(token string) []pulumi.MockResourceArgs {
 	return out
 }
 
-// plain unwraps output and secret wrappers so a test compares the value the provider would see.
-func plain(v resource.PropertyValue) resource.PropertyValue {
-	for {
-		switch {
-		case v.IsOutput():
-			v = v.OutputValue().Element
-		case v.IsSecret():
-			v = v.SecretValue().Element
-		default:
-			return v
-		}
-	}
-}
-
 func str(m resource.PropertyMap, key string) string {
-	v := plain(m[resource.PropertyKey(key)])
+	v := testutil.Unwrap(m[resource.PropertyKey(key)])
 	if !v.IsString() {
 		return ""
 	}
@@ -83,7 +70,7 @@ func str(m resource.PropertyMap, key string) string {
 }
 
 func boolean(m resource.PropertyMap, key string) bool {
-	v := plain(m[resource.PropertyKey(key)])
+	v := testutil.Unwrap(m[resource.PropertyKey(key)])
 	return v.IsBool() && v.BoolValue()
 }
 
@@ -175,9 +162,9 @@ func TestNetwork(t *testing.T) {
 				subnetIDs = append(subnetIDs, s.Name+"-id")
 				assert.Equal(t, vpcID, str(s.Inputs, "vpcId"), s.Name)
 				assert.True(t, boolean(s.Inputs, "mapPublicIpOnLaunch"), "%s mapPublicIpOnLaunch", s.Name)
-				assert.Equal(t, s.Name, str(plain(s.Inputs["tags"]).ObjectValue(), "Name"))
+				assert.Equal(t, s.Name, str(testutil.Unwrap(s.Inputs["tags"]).ObjectValue(), "Name"))
 				for k, v := range tt.args.Tags {
-					assert.Equal(t, v, str(plain(s.Inputs["tags"]).ObjectValue(), k), "%s tag %s", s.Name, k)
+					assert.Equal(t, v, str(testutil.Unwrap(s.Inputs["tags"]).ObjectValue(), k), "%s tag %s", s.Name, k)
 				}
 			}
 			assert.Equal(t, tt.wantZones, zones)
@@ -197,9 +184,9 @@ func TestNetwork(t *testing.T) {
 			rts := m.byType("aws:ec2/routeTable:RouteTable")
 			require.Len(t, rts, 1)
 			assert.Equal(t, vpcID, str(rts[0].Inputs, "vpcId"))
-			routes := plain(rts[0].Inputs["routes"]).ArrayValue()
+			routes := testutil.Unwrap(rts[0].Inputs["routes"]).ArrayValue()
 			require.Len(t, routes, 1, "one route: the default route to the IGW")
-			route := plain(routes[0]).ObjectValue()
+			route := testutil.Unwrap(routes[0]).ObjectValue()
 			assert.Equal(t, "0.0.0.0/0", str(route, "cidrBlock"))
 			assert.Equal(t, igws[0].Name+"-id", str(route, "gatewayId"))
 

@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 )
 
 // CheckCloudInitSchema runs the real `cloud-init schema` on doc and fails the test on any problem, or when
@@ -30,4 +32,19 @@ func CheckCloudInitSchema(t testing.TB, doc string) {
 func RepoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// Unwrap removes output and secret wrappers from a recorded resource input, so a mock test compares the
+// value the provider would receive.
+func Unwrap(v resource.PropertyValue) resource.PropertyValue {
+	for {
+		switch {
+		case v.IsOutput():
+			v = v.OutputValue().Element
+		case v.IsSecret():
+			v = v.SecretValue().Element
+		default:
+			return v
+		}
+	}
 }
