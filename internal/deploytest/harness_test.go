@@ -93,7 +93,9 @@ func buildImage(t testing.TB, env map[string]string) string {
 	df.WriteString("ENTRYPOINT [\"/testapp\"]\n")
 	require.NoError(t, os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte(df.String()), 0o644))
 	tag := "deploylab-test/testapp:" + strings.ToLower(env["VERSION"]) + "-" + uniqueID()
-	out, err := exec.Command("docker", "build", "-q", "-t", tag, ctxDir).CombinedOutput()
+	// --no-cache: tests build in parallel and remove their images when done; with the legacy builder a build that
+	// reused another test's cached layer fails when that test's cleanup removes it ("failed to get digest").
+	out, err := exec.Command("docker", "build", "--no-cache", "-q", "-t", tag, ctxDir).CombinedOutput()
 	require.NoError(t, err, "docker build: %s", out)
 	t.Cleanup(func() { _ = exec.Command("docker", "rmi", "-f", tag).Run() })
 	return tag
