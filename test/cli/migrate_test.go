@@ -68,10 +68,8 @@ func TestMoveState(t *testing.T) {
 	require.Contains(t, out, "Backend URL: file://"+filepath.Join(home, "deploylab-state"), "the sandbox's own URL must win outside the doc's shell")
 
 	var verify []string
-	for _, line := range section[3] {
-		if strings.HasPrefix(line, "pulumi ") {
-			verify = append(verify, "export PULUMI_BACKEND_URL=file://$HOME/new-state && "+line)
-		}
+	for _, line := range withPrefix(section[3], "pulumi ") {
+		verify = append(verify, "export PULUMI_BACKEND_URL=file://$HOME/new-state && "+line)
 	}
 	require.Len(t, verify, 2, "Move state step 4: want the stack output and the preview")
 	out, err = s.bash(verify[0])
