@@ -41,6 +41,11 @@ func commandLines(block []byte) []string {
 	return lines
 }
 
+// localLogin points `pulumi login --local` at the sandbox. --local means file://~, and the CLI takes ~ from the
+// user database, not from $HOME (pkg/backend/diy/backend.go, massageBlobPath: user.Current), so as written it
+// would use the real ~/.pulumi of whoever runs the tests. file://$HOME is the same backend in the sandbox's home.
+var localLogin = strings.NewReplacer("pulumi login --local", `pulumi login "file://$HOME"`)
+
 // runLines runs a block's commands one at a time in the sandbox, as a user types them: exports carry over to
 // the later lines, a `pulumi preview` or `pulumi up` must stop at the missing language plugin and nothing else,
 // every other command must succeed. `pulumi up` runs on a terminal: without one it would refuse to run at all
@@ -49,6 +54,7 @@ func runLines(t *testing.T, s *sandbox, lines []string) {
 	t.Helper()
 	var exports []string
 	for _, line := range lines {
+		line = localLogin.Replace(line)
 		run := s.bash
 		if strings.HasPrefix(line, "pulumi up") {
 			run = s.terminal
@@ -90,6 +96,7 @@ func TestReadmeRealPath(t *testing.T) {
 	before, _, err := stackfile.Read(devFile)
 	require.NoError(t, err)
 	runLines(t, s, lines)
+	require.FileExists(t, filepath.Join(s.vars["HOME"], ".pulumi", "stacks", "deploylab", "dev.json"), "the stack is not in the sandbox's backend")
 
 	data, err := os.ReadFile(devFile)
 	require.NoError(t, err)
@@ -121,6 +128,51 @@ func TestReadmeRealPath(t *testing.T) {
 		require.Error(t, err, out)
 		require.Contains(t, out, incorrectPassphrase)
 	})
+}
+
+// TestReadmeMessages checks the CLI's messages the README quotes for the real path's missteps, on a fresh
+// backend: selecting a stack that does not exist, creating one without a passphrase, creating one that exists,
+// and a stack without a required key.
+func TestReadmeMessages(t *testing.T) {
+	t.Parallel()
+	s := newSandbox(t, false)
+	out, err := s.bash(localLogin.Replace("pulumi login --local"))
+	require.NoError(t, err, out)
+	steps := []struct {
+		args []string
+		want string // "" for success
+	}{
+		{[]string{"stack", "select", "dev"}, "error: no stack named 'dev' found"},
+		{[]string{"stack", "select", "--create", "dev"}, "error: could not create secrets manager for new stack: passphrase must be set with PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE environment variables"},
+		{[]string{"stack", "init", "dev"}, ""},
+		{[]string{"stack", "init", "dev"}, "error: stack 'organization/deploylab/dev' already exists"},
+		{[]string{"preview", "--stack", "no-owner"}, "error: validating stack config: Stack 'no-owner' is missing configuration value 'deploylab:owner'"},
+	}
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	require.NoError(t, err)
+	noOwner := regexp.MustCompile(`(?m)^  deploylab:owner:.*\n`).ReplaceAll(readmeExample(t), nil)
+	s.addStack("no-owner", noOwner)
+	for i, step := range steps {
+		if step.args[0] == "preview" {
+			out, err := s.pulumi("stack", "init", "no-owner")
+			require.NoError(t, err, out)
+		}
+		if i == 2 {
+			s.env = append(s.env, "PULUMI_CONFIG_PASSPHRASE="+passphrase)
+		}
+		out, err := s.pulumi(step.args...)
+		if step.want == "" {
+			require.NoError(t, err, out)
+			continue
+		}
+		require.Error(t, err, "pulumi %s: %s", strings.Join(step.args, " "), out)
+		require.Equal(t, step.want, strings.TrimSpace(out), "pulumi %s", strings.Join(step.args, " "))
+		// The README quotes the message without the CLI's "error: " and the stack's name.
+		quoted := strings.TrimPrefix(step.want, "error: ")
+		quoted = quoted[strings.LastIndex(quoted, ": ")+2:]
+		quoted = strings.ReplaceAll(quoted, "'no-owner'", "'dev'")
+		require.Contains(t, strings.Join(strings.Fields(string(readme)), " "), quoted, "README.md does not quote the CLI's message")
+	}
 }
 
 // incorrectPassphrase is how the CLI refuses a passphrase that does not match a stack file's salt.

@@ -91,7 +91,7 @@ func (s *sandbox) bash(lines string) (string, error) {
 // ansi matches the terminal escapes the CLI writes to a terminal.
 var ansi = regexp.MustCompile(`\x1b(\[[0-9;?]*[A-Za-z]|\][^\x07\x1b]*(\x07|\x1b\\))`)
 
-// terminal runs shell command lines like bash, but on a terminal (script(1) from util-linux): the CLI is then
+// terminal runs shell command lines like bash, but on a terminal (script(1), Debian package bsdutils): the CLI is then
 // interactive, as for a user typing the README's commands, and `pulumi up` previews before it asks. The output
 // comes back without escapes and carriage returns.
 func (s *sandbox) terminal(lines string) (string, error) {
