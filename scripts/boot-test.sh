@@ -2,6 +2,8 @@
 # boot-test.sh: boot rendered app-host user data on a real Debian rootfs and assert the machine it produced.
 #
 #   scripts/boot-test.sh [USERDATA_DIR]     (default: test/boot/sample)
+#   scripts/boot-test.sh --app-images DIR   only build the test app images (DIR/app-images.tar) and the checker
+#                                           (DIR/check), for the acceptance test that runs them on a real host
 #
 # Every USERDATA_DIR/*.yaml is booted, one after the other, as a systemd container (systemd as PID 1, privileged)
 # whose cloud-init reads it through the NoCloud datasource and runs all of its real boot stages. Then
@@ -187,7 +189,22 @@ boot_one() {
   return "${rc}"
 }
 
+# app_images_only builds what the checker needs into $1 (test/acceptance runs the same checker over SSH).
+app_images_only() {
+  local out="$1"
+  mkdir -p "${out}"
+  trap cleanup EXIT
+  WORK_DIR="$(mktemp -d "${TMPDIR:-/tmp}/boot-test.XXXXXX")"
+  build_app
+  cp "${WORK_DIR}/app-images.tar" "${WORK_DIR}/check" "${out}/"
+}
+
 main() {
+  if [[ "${1:-}" == --app-images ]]; then
+    [[ $# -eq 2 ]] || die "usage: $0 --app-images DIR"
+    app_images_only "$2"
+    return 0
+  fi
   local dir="${1:-${REPO_ROOT}/test/boot/sample}" f failed=0 passed_total=0 failed_total=0 p m
   [[ $# -le 1 ]] || die "usage: $0 [USERDATA_DIR]  (boots every USERDATA_DIR/*.yaml)"
   [[ -d "${dir}" ]] || die "USERDATA_DIR ${dir}: not a directory"
