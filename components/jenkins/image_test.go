@@ -131,7 +131,10 @@ func TestRenderKnownHosts(t *testing.T) {
 	got, err = RenderKnownHosts("", "")
 	require.NoError(t, err)
 	require.Empty(t, got, "no app host: nothing to pin")
-	for _, bad := range []string{"", "AAAA", "ssh-ed25519", "ssh-ed25519 AAAA\n10.0.0.1 ssh-rsa BBBB"} {
+	got, err = RenderKnownHosts("10.0.1.20", "")
+	require.NoError(t, err)
+	require.Empty(t, got, "no key yet: nothing trusted, deploys fail closed")
+	for _, bad := range []string{"AAAA", "ssh-ed25519", "ssh-ed25519 AAAA\n10.0.0.1 ssh-rsa BBBB"} {
 		_, err := RenderKnownHosts("10.0.1.20", bad)
 		require.Error(t, err, "%q", bad)
 	}

@@ -299,10 +299,11 @@ func RenderJobs(h HostConfig) (string, error) {
 var hostKeyRe = regexp.MustCompile(`^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/]+={0,2}( [^\n]*)?$`)
 
 // RenderKnownHosts returns the known_hosts file that pins the app host's key to its address, or an empty file
-// when there is no app host to deploy to.
+// when there is no app host or no key yet: with StrictHostKeyChecking=yes an empty file fails every deploy at
+// host key verification, it never trusts a first key.
 func RenderKnownHosts(host, key string) (string, error) {
 	key = strings.TrimSpace(key)
-	if host == "" {
+	if host == "" || key == "" {
 		return "", nil
 	}
 	if !hostKeyRe.MatchString(key) {
