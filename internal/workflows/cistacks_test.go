@@ -18,10 +18,8 @@ import (
 func TestCIStacksListsTheBackend(t *testing.T) {
 	t.Parallel()
 	root := testutil.RepoRoot()
-	pulumi := filepath.Join(root, ".tools", "bin", "pulumi")
-	_, err := os.Stat(pulumi)
-	require.NoError(t, err, "the Pulumi CLI is missing: run make tools")
-	_, err = exec.LookPath("jq")
+	pulumi := pinnedTool(t, "pulumi")
+	_, err := exec.LookPath("jq")
 	require.NoError(t, err, "jq is missing: make deps installs it")
 
 	project := t.TempDir()

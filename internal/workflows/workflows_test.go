@@ -27,14 +27,20 @@ func load(t *testing.T) map[string]*Workflow {
 	return byFile
 }
 
+// pinnedTool returns the path of a tool make tools builds into .tools/bin, failing when it is missing.
+func pinnedTool(t *testing.T, name string) string {
+	t.Helper()
+	bin := filepath.Join(testutil.RepoRoot(), ".tools", "bin", name)
+	_, err := os.Stat(bin)
+	require.NoError(t, err, "%s is missing: run make tools", name)
+	return bin
+}
+
 // TestActionlint runs the real actionlint (make tools builds it) on every workflow.
 func TestActionlint(t *testing.T) {
 	t.Parallel()
-	root := testutil.RepoRoot()
-	bin := filepath.Join(root, ".tools", "bin", "actionlint")
-	_, err := os.Stat(bin)
-	require.NoError(t, err, "actionlint is missing: run make tools")
-	files, err := filepath.Glob(filepath.Join(root, ".github", "workflows", "*.yml"))
+	bin := pinnedTool(t, "actionlint")
+	files, err := filepath.Glob(filepath.Join(testutil.RepoRoot(), ".github", "workflows", "*.yml"))
 	require.NoError(t, err)
 	out, err := exec.Command(bin, append([]string{"-color=false"}, files...)...).CombinedOutput()
 	require.NoError(t, err, "actionlint:\n%s", out)
