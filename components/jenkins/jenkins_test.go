@@ -277,7 +277,7 @@ func TestSecretsKey(t *testing.T) {
 	via := map[string]map[string]string{"StringEquals": {"kms:ViaService": "ssm.eu-central-1.amazonaws.com"}}
 	require.Equal(t, map[string]map[string]map[string]string{
 		"arn:aws:test:eu-central-1:123456789012:aws:iam/role:Role/jenkins-role": via,
-		"arn:aws:iam::123456789012:role/ci-deployer":                             via,
+		"arn:aws:iam::123456789012:role/ci-deployer":                            via,
 	}, decrypters)
 	require.Equal(t, "arn:aws:iam::123456789012:root", doc.Statement[0].Principal["AWS"])
 	require.Contains(t, doc.Statement[0].Action, "kms:Put*", "the account keeps administration (PutKeyPolicy)")

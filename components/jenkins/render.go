@@ -72,8 +72,8 @@ type HostConfig struct {
 	// PromoteFrom is the ECR repository the app-promote job copies images from; empty: app-deploy builds them.
 	PromoteFrom          string
 	Domain, CertbotEmail string
-	CertbotStaging         bool
-	AdminCidrs             []string
+	CertbotStaging       bool
+	AdminCidrs           []string
 }
 
 // URL is where users open Jenkins: through nginx with TLS when a domain is set, else straight on port 8080.

@@ -133,7 +133,7 @@ func TestCasc(t *testing.T) {
 				} `yaml:"globalNodeProperties"`
 			}
 			Unclassified struct{ Location struct{ URL string } }
-			Credentials struct {
+			Credentials  struct {
 				System struct {
 					DomainCredentials []struct {
 						Credentials []struct {
