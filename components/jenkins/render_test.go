@@ -298,7 +298,11 @@ func TestGroovyParses(t *testing.T) {
 	jobsGit, err := RenderJobs(other)
 	require.NoError(t, err)
 	require.Contains(t, jobsGit, "remote('https://git.example.com/team/app.git')")
-	sources := map[string]string{"jobs_github.groovy": jobs, "jobs_git.groovy": jobsGit}
+	promote := sampleHost("")
+	promote.PromoteFrom = "111122223333.dkr.ecr.eu-central-1.amazonaws.com/app"
+	jobsPromote, err := RenderJobs(promote)
+	require.NoError(t, err)
+	sources := map[string]string{"jobs_github.groovy": jobs, "jobs_git.groovy": jobsGit, "jobs_promote.groovy": jobsPromote}
 	for _, f := range []string{"Jenkinsfile.dev", "Jenkinsfile.deploy", "Jenkinsfile.promote"} {
 		b, err := os.ReadFile(filepath.Join(testutil.RepoRoot(), "jenkins", f))
 		require.NoError(t, err)
