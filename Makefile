@@ -32,14 +32,16 @@ test-go: deps tools
 fuzz:
 	bash scripts/fuzz.sh $(FUZZTIME)
 
-# Boots rendered user data on a Debian 12 rootfs: the dev app host (keys only) and a training student's host
-# (passwords, fail2ban). About 9 minutes warm, 25 cold (debootstrap).
+# Boots rendered user data on a Debian 12 rootfs: the dev app host (keys only), a training student's host
+# (passwords, fail2ban), and dev's Jenkins controller as far as it goes without its image (up to docker build).
+# About 9 minutes warm, 25 cold (debootstrap).
 boot-test: deps
 	rm -rf .cache/plan-dev .cache/plan-training .cache/boot-userdata && mkdir -p .cache/boot-userdata
 	go run ./cmd/deploylab plan --stack dev --out .cache/plan-dev >/dev/null
 	go run ./cmd/deploylab plan --stack training --out .cache/plan-training >/dev/null
 	cp .cache/plan-dev/userdata/app.yaml .cache/boot-userdata/dev-app.yaml
 	cp .cache/plan-training/userdata/student-alice.yaml .cache/boot-userdata/training-student-alice.yaml
+	cp .cache/plan-dev/userdata/jenkins.yaml .cache/boot-userdata/dev-jenkins.yaml
 	bash scripts/boot-test.sh .cache/boot-userdata
 
 test: lint test-go fuzz boot-test

@@ -91,6 +91,7 @@ func JenkinsArgs(c *Config, vpc, subnet pulumi.StringInput, appHostIP string, ta
 		Domain:            j.Domain,
 		CertbotEmail:      j.CertbotEmail,
 		CertbotStaging:    j.CertbotStaging,
+		PromoteFrom:       j.PromoteFrom,
 		AppHostAddress:    pulumi.String(appHostIP),
 		AppHostUser:       c.AppHost.AdminUser,
 		Tags:              tags,

@@ -104,6 +104,9 @@ type JenkinsConfig struct {
 	CertbotEmail string `json:"certbotEmail"`
 	// CertbotStaging uses the Let's Encrypt staging CA. Default false.
 	CertbotStaging bool `json:"certbotStaging"`
+	// PromoteFrom is the ECR repository URL (dev's ecrRepositoryUrl output) whose tested images this stack's
+	// app-promote job deploys by digest after an approval. Optional; set it in prod (docs/branching.md).
+	PromoteFrom string `json:"promoteFrom"`
 }
 
 // GKEConfig is `deploylab:gke`: the Kubernetes cluster of the course.

@@ -68,6 +68,8 @@ func deployAWS(ctx *pulumi.Context, c *Config, tags map[string]string, out pulum
 		out["jenkinsUrl"] = ci.URL
 		out["jenkinsPublicIp"] = ci.PublicIP
 		out["jenkinsAdminPasswordParameter"] = ci.AdminPasswordParameter
+		out["jenkinsGitHubTokenParameter"] = ci.GitHubTokenParameter
+		out["jenkinsSecretsKeyArn"] = ci.SecretsKeyArn
 		out["ecrRepositoryUrl"] = ci.RepositoryURL
 	}
 	var alb *bluegreen.BlueGreen

@@ -4,12 +4,22 @@ package jenkins
 
 import _ "embed"
 
-// Plugins is plugins.txt: one plugin a line for jenkins-plugin-cli.
+// Plugins is plugins.txt: one pinned NAME:VERSION a line for jenkins-plugin-cli.
 //
 //go:embed plugins.txt
 var Plugins string
 
-// DeployPipeline is Jenkinsfile.deploy, the script of the app-deploy job.
+// PluginsLock is plugins.lock: the resolve behind plugins.txt, with the core each plugin release requires.
+//
+//go:embed plugins.lock
+var PluginsLock string
+
+// DeployPipeline is Jenkinsfile.deploy, the script of the app-deploy job (dev-like stacks).
 //
 //go:embed Jenkinsfile.deploy
 var DeployPipeline string
+
+// PromotePipeline is Jenkinsfile.promote, the script of the app-promote job (stacks that promote from another).
+//
+//go:embed Jenkinsfile.promote
+var PromotePipeline string

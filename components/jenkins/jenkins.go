@@ -20,6 +20,8 @@ import (
 	"github.com/pulumi/pulumi-random/sdk/v4/go/random"
 	"github.com/pulumi/pulumi-tls/sdk/v5/go/tls"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/deploylab/deploylab/components/internal/ec2arch"
 )
 
 // ControllerArgs configures the controller.
@@ -31,7 +33,8 @@ type ControllerArgs struct {
 	// AdminCidrs are the only networks that reach the Jenkins UI (port 8080, or 443 when Domain is set). Required;
 	// 0.0.0.0/0 and ::/0 are refused. There is no SSH ingress: operators use SSM Session Manager.
 	AdminCidrs []string
-	// InstanceType is the EC2 type. Optional, default t3.medium (Jenkins and builds want 4 GiB).
+	// InstanceType is the EC2 type. Optional, default t3.medium (Jenkins and builds want 4 GiB). A Graviton type
+	// (t4g.medium, m7g.large, a1.large) gets the arm64 image, any other the amd64 one.
 	InstanceType string
 	// AppRepo is the git URL of the app the pipelines build. Optional, default https://github.com/example/app.git.
 	// A github.com HTTPS URL gets branch and pull request discovery; any other URL branch discovery only.
@@ -59,9 +62,19 @@ type ControllerArgs struct {
 	// AppHostAddress is the private IP or DNS name of the app host the deploy pipeline SSHes to. Optional: without
 	// it the pipelines build and push but do not deploy.
 	AppHostAddress pulumi.StringInput
+	// AppHostKey is the app host's SSH public host key in OpenSSH format ("ssh-ed25519 AAAA..."), generated in
+	// the stack so a replaced host keeps it. Required with AppHostAddress: the pipelines connect with
+	// StrictHostKeyChecking=yes against a known_hosts file that pins this key to AppHostAddress.
+	AppHostKey pulumi.StringInput
+	// PromoteFrom is the ECR repository URL of the stack whose tested images this one promotes (dev's
+	// ecrRepositoryUrl output). Optional. Set: the controller runs app-promote (copy an image by digest, a person
+	// approves, deploy that digest) instead of app-deploy (build, test and deploy every commit of Branch), and may
+	// pull from that repository. Set it for prod: nothing reaches prod without passing dev and an approval.
+	PromoteFrom string
 	// AppHostUser is the deploy user on the app host. Optional, default deploy.
 	AppHostUser string
-	// Image is the OS image: debian-12 (default, the AMI from Debian's public SSM parameter).
+	// Image is the OS image: debian-12 (default, the AMI from Debian's public SSM parameter for the architecture
+	// of InstanceType).
 	Image string
 	// Tags are added to every resource that takes tags. Optional.
 	Tags map[string]string
@@ -77,6 +90,10 @@ type Controller struct {
 	PublicIP pulumi.StringOutput `pulumi:"publicIp"`
 	// AdminPasswordParameter is the NAME of the SSM parameter holding the admin password (not the password).
 	AdminPasswordParameter pulumi.StringOutput `pulumi:"adminPasswordParameter"`
+	// GitHubTokenParameter is the NAME of the SSM parameter the operator puts the GitHub token in.
+	GitHubTokenParameter pulumi.StringOutput `pulumi:"githubTokenParameter"`
+	// SecretsKeyArn is the customer-managed KMS key of the controller's SecureStrings.
+	SecretsKeyArn pulumi.StringOutput `pulumi:"secretsKeyArn"`
 	// DeployPublicKey is the OpenSSH public key to authorize for AppHostUser on the app host.
 	DeployPublicKey pulumi.StringOutput `pulumi:"deployPublicKey"`
 	// RepositoryURL is the ECR repository of the app image.
@@ -87,9 +104,9 @@ type Controller struct {
 	PullPolicyArn pulumi.StringOutput `pulumi:"pullPolicyArn"`
 }
 
-// debianAMIParameters maps Image to the public SSM parameter that names the current AMI.
+// debianAMIParameters maps Image to the public SSM parameter that names the current AMI, per architecture.
 var debianAMIParameters = map[string]string{
-	"debian-12": "/aws/service/debian/release/12/latest/amd64",
+	"debian-12": "/aws/service/debian/release/12/latest/",
 }
 
 func setDefaults(a ControllerArgs) ControllerArgs {
@@ -181,10 +198,39 @@ func validate(a ControllerArgs) error {
 	if _, ok := debianAMIParameters[a.Image]; !ok {
 		bad("image", fmt.Sprintf("%q", a.Image), "debian-12")
 	}
-	if a.InstanceType == "" {
-		bad("instanceType", `""`, "an EC2 instance type such as t3.medium")
+	if _, err := ec2arch.ForInstanceType(a.InstanceType); err != nil {
+		bad("instanceType", fmt.Sprintf("%q", a.InstanceType), "an EC2 instance type such as t3.medium (amd64) or t4g.medium (arm64)")
+	}
+	if a.PromoteFrom != "" && !ecrRepoRe.MatchString(a.PromoteFrom) {
+		bad("promoteFrom", fmt.Sprintf("%q", a.PromoteFrom), "an ECR repository URL such as 111122223333.dkr.ecr.eu-central-1.amazonaws.com/jenkins-app-1a2b3c")
 	}
 	return errors.Join(errs...)
+}
+
+// ecrRepoRe is an ECR repository URL: ACCOUNT.dkr.ecr.REGION.amazonaws.com/NAME (ECR repository names: lower-case
+// letters, digits and . _ - /).
+var ecrRepoRe = regexp.MustCompile(`^([0-9]{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com/([a-z0-9]+(?:[._/-][a-z0-9]+)*)$`)
+
+// ecrRepoArn is the ARN of the repository at an ECR repository URL (validated by ecrRepoRe).
+func ecrRepoArn(repoURL string) string {
+	m := ecrRepoRe.FindStringSubmatch(repoURL)
+	return "arn:aws:ecr:" + m[2] + ":" + m[1] + ":repository/" + m[3]
+}
+
+// ssmNameRe is what SSM accepts in a parameter name (PutParameter API reference: letters, digits, and . - _ /);
+// terraform-provider-aws internal/service/ssm/parameter.go checks only the length, 1 to 2048.
+var ssmNameRe = regexp.MustCompile(`^[A-Za-z0-9_./-]+$`)
+
+// parameterPrefix is where the controller's SecureStrings live: scoped by project AND stack, so two projects
+// with a dev stack in one account never share (or overwrite) each other's secrets.
+func parameterPrefix(project, stack, name string) (string, error) {
+	prefix := "/deploylab/" + project + "/" + stack + "/" + name
+	// SSM allows at most 15 levels.
+	longest := prefix + "/deploy-ssh-key"
+	if !ssmNameRe.MatchString(longest) || len(longest) > 2048 || strings.Count(longest, "/") > 15 {
+		return "", fmt.Errorf("jenkins: SSM parameter prefix %q is invalid: project, stack and component names may hold only letters, digits and . - _ (SSM PutParameter)", prefix)
+	}
+	return prefix, nil
 }
 
 // NewController creates the controller and everything it owns.
@@ -209,7 +255,20 @@ func NewController(ctx *pulumi.Context, name string, args *ControllerArgs, opts 
 		return m
 	}
 
-	// Secrets: generated here, stored only as SecureStrings; the host reads them at boot.
+	role, err := iam.NewRole(ctx, name+"-role", &iam.RoleArgs{
+		AssumeRolePolicy: pulumi.String(assumeRolePolicy),
+		Tags:             tags("-role"),
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	secretsKey, err := newSecretsKey(ctx, name, role, tags("-secrets"), parent)
+	if err != nil {
+		return nil, err
+	}
+
+	// Secrets: generated here, stored only as SecureStrings under the controller's own key; the host reads them
+	// at every start of Jenkins.
 	password, err := random.NewRandomPassword(ctx, name+"-admin-password", &random.RandomPasswordArgs{
 		Length: pulumi.Int(32), Special: pulumi.Bool(true),
 		// No $ { }: the value passes through JCasC, which would read ${...} as a variable.
@@ -222,18 +281,28 @@ func NewController(ctx *pulumi.Context, name string, args *ControllerArgs, opts 
 	if err != nil {
 		return nil, err
 	}
-	prefix := "/deploylab/" + ctx.Stack() + "/" + name
-	adminParam, err := ssm.NewParameter(ctx, name+"-admin-password", &ssm.ParameterArgs{
-		Name: pulumi.String(prefix + "/admin-password"), Type: pulumi.String("SecureString"),
-		Value: password.Result, Description: pulumi.String("Jenkins admin password (user admin)"), Tags: tags("-admin-password"),
-	}, parent)
+	prefix, err := parameterPrefix(ctx.Project(), ctx.Stack(), name)
 	if err != nil {
 		return nil, err
 	}
-	keyParam, err := ssm.NewParameter(ctx, name+"-deploy-key", &ssm.ParameterArgs{
-		Name: pulumi.String(prefix + "/deploy-ssh-key"), Type: pulumi.String("SecureString"),
-		Value: key.PrivateKeyOpenssh, Description: pulumi.String("SSH private key Jenkins deploys to the app host with"), Tags: tags("-deploy-key"),
-	}, parent)
+	secureString := func(suffix, description string, value pulumi.StringInput, opts ...pulumi.ResourceOption) (*ssm.Parameter, error) {
+		return ssm.NewParameter(ctx, name+"-"+suffix, &ssm.ParameterArgs{
+			Name: pulumi.String(prefix + "/" + suffix), Type: pulumi.String("SecureString"), KeyId: secretsKey.Arn,
+			Value: value, Description: pulumi.String(description), Tags: tags("-" + suffix),
+		}, append([]pulumi.ResourceOption{parent}, opts...)...)
+	}
+	adminParam, err := secureString("admin-password", "Jenkins admin password (user admin)", password.Result)
+	if err != nil {
+		return nil, err
+	}
+	keyParam, err := secureString("deploy-ssh-key", "SSH private key Jenkins deploys to the app host with", key.PrivateKeyOpenssh)
+	if err != nil {
+		return nil, err
+	}
+	// The GitHub token is the operator's, not the stack's: created with a placeholder that the operator
+	// overwrites (docs/operations.md); ignoreChanges keeps pulumi up from putting the placeholder back.
+	tokenParam, err := secureString("github-token", "GitHub token Jenkins scans and clones the app repository with",
+		pulumi.String(gitHubTokenPlaceholder), pulumi.IgnoreChanges([]string{"value"}))
 	if err != nil {
 		return nil, err
 	}
@@ -254,13 +323,6 @@ func NewController(ctx *pulumi.Context, name string, args *ControllerArgs, opts 
 		return nil, err
 	}
 
-	role, err := iam.NewRole(ctx, name+"-role", &iam.RoleArgs{
-		AssumeRolePolicy: pulumi.String(assumeRolePolicy),
-		Tags:             tags("-role"),
-	}, parent)
-	if err != nil {
-		return nil, err
-	}
 	if _, err := iam.NewRolePolicyAttachment(ctx, name+"-ssm-core", &iam.RolePolicyAttachmentArgs{
 		Role: role.Name, PolicyArn: pulumi.String("arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"),
 	}, parent); err != nil {
@@ -268,8 +330,8 @@ func NewController(ctx *pulumi.Context, name string, args *ControllerArgs, opts 
 	}
 	if _, err := iam.NewRolePolicy(ctx, name+"-access", &iam.RolePolicyArgs{
 		Role: role.Name,
-		Policy: pulumi.All(adminParam.Arn, keyParam.Arn, repo.Arn).ApplyT(func(v []any) (string, error) {
-			return controllerPolicy(v[0].(string), v[1].(string), v[2].(string))
+		Policy: pulumi.All(adminParam.Arn, keyParam.Arn, tokenParam.Arn, repo.Arn).ApplyT(func(v []any) (string, error) {
+			return controllerPolicy([]string{v[0].(string), v[1].(string), v[2].(string)}, v[3].(string), a.PromoteFrom)
 		}).(pulumi.StringOutput),
 	}, parent); err != nil {
 		return nil, err
@@ -322,17 +384,29 @@ func NewController(ctx *pulumi.Context, name string, args *ControllerArgs, opts 
 		return nil, err
 	}
 
-	ami, err := ssm.LookupParameter(ctx, &ssm.LookupParameterArgs{Name: debianAMIParameters[a.Image]}, parent)
+	arch, _ := ec2arch.ForInstanceType(a.InstanceType) // validated above
+	ami, err := ssm.LookupParameter(ctx, &ssm.LookupParameterArgs{Name: debianAMIParameters[a.Image] + arch}, parent)
 	if err != nil {
-		return nil, fmt.Errorf("jenkins: look up the %s AMI: %w", a.Image, err)
+		return nil, fmt.Errorf("jenkins: look up the %s %s AMI: %w", a.Image, arch, err)
 	}
-	appHost := pulumi.StringInput(pulumi.String(""))
+	appHost, appHostKey := pulumi.StringInput(pulumi.String("")), pulumi.StringInput(pulumi.String(""))
 	if a.AppHostAddress != nil {
 		appHost = a.AppHostAddress
+		if a.AppHostKey != nil {
+			appHostKey = a.AppHostKey
+		} else {
+			// Fail closed: without the key the pinned known_hosts holds nothing and every deploy stops at host key
+			// verification, never trusts a first key.
+			_ = ctx.Log.Warn("jenkins: appHostKey is unset: deploys fail host key verification until the app host's key is passed", &pulumi.LogArgs{Resource: c})
+		}
 	}
-	userData := pulumi.All(adminParam.Name, keyParam.Name, home.ID(), eip.PublicIp, repo.RepositoryUrl, appHost).ApplyT(
+	userData := pulumi.All(adminParam.Name, keyParam.Name, tokenParam.Name, home.ID(), eip.PublicIp, repo.RepositoryUrl, appHost, appHostKey).ApplyT(
 		func(v []any) (string, error) {
-			return renderCompressedUserData(hostConfig(a, v[0].(string), v[1].(string), string(v[2].(pulumi.ID)), v[3].(string), v[4].(string), v[5].(string)))
+			h := hostConfig(a, v[4].(string))
+			h.AdminPasswordParameter, h.DeployKeyParameter, h.GitHubTokenParameter = v[0].(string), v[1].(string), v[2].(string)
+			h.HomeVolumeID, h.RepositoryURL = string(v[3].(pulumi.ID)), v[5].(string)
+			h.DeployHost, h.DeployHostKey = v[6].(string), v[7].(string)
+			return renderCompressedUserData(h)
 		}).(pulumi.StringOutput)
 
 	instance, err := ec2.NewInstance(ctx, name, &ec2.InstanceArgs{
@@ -373,15 +447,18 @@ func NewController(ctx *pulumi.Context, name string, args *ControllerArgs, opts 
 		return nil, err
 	}
 
-	c.URL = eip.PublicIp.ApplyT(func(ip string) string { return hostConfig(a, "", "", "", ip, "", "").URL() }).(pulumi.StringOutput)
+	c.URL = eip.PublicIp.ApplyT(func(ip string) string { return hostConfig(a, ip).URL() }).(pulumi.StringOutput)
 	c.PublicIP = eip.PublicIp
 	c.AdminPasswordParameter = adminParam.Name
+	c.GitHubTokenParameter = tokenParam.Name
+	c.SecretsKeyArn = secretsKey.Arn
 	c.DeployPublicKey = key.PublicKeyOpenssh
 	c.RepositoryURL = repo.RepositoryUrl
 	c.SecurityGroupID = sg.ID()
 	c.PullPolicyArn = pull.Arn
 	if err := ctx.RegisterResourceOutputs(c, pulumi.Map{
 		"url": c.URL, "publicIp": c.PublicIP, "adminPasswordParameter": c.AdminPasswordParameter,
+		"githubTokenParameter": c.GitHubTokenParameter, "secretsKeyArn": c.SecretsKeyArn,
 		"deployPublicKey": c.DeployPublicKey, "repositoryUrl": c.RepositoryURL,
 		"securityGroupId": c.SecurityGroupID, "pullPolicyArn": c.PullPolicyArn,
 	}); err != nil {
@@ -390,11 +467,11 @@ func NewController(ctx *pulumi.Context, name string, args *ControllerArgs, opts 
 	return c, nil
 }
 
-func hostConfig(a ControllerArgs, adminParam, keyParam, volumeID, publicIP, repoURL, appHost string) HostConfig {
+// hostConfig holds the settings that come from the args; the caller fills in the resolved resource values.
+func hostConfig(a ControllerArgs, publicIP string) HostConfig {
 	return HostConfig{
-		AdminPasswordParameter: adminParam, DeployKeyParameter: keyParam, HomeVolumeID: volumeID, PublicIP: publicIP,
-		Executors: a.Executors, AppRepo: a.AppRepo, Branch: a.Branch, BuildTool: a.BuildTool, RepositoryURL: repoURL,
-		DeployHost: appHost, DeployUser: a.AppHostUser, Domain: a.Domain, CertbotEmail: a.CertbotEmail,
+		PublicIP: publicIP, Executors: a.Executors, AppRepo: a.AppRepo, Branch: a.Branch, BuildTool: a.BuildTool,
+		DeployUser: a.AppHostUser, PromoteFrom: a.PromoteFrom, Domain: a.Domain, CertbotEmail: a.CertbotEmail,
 		CertbotStaging: a.CertbotStaging, AdminCidrs: a.AdminCidrs,
 	}
 }
@@ -424,10 +501,13 @@ func ingressRules(domain string, adminCidrs []string) ec2.SecurityGroupIngressAr
 	}
 }
 
-// lifecyclePolicy expires untagged images after 7 days and keeps the 30 newest images.
+// lifecyclePolicy keeps promoted releases (tag release-*, up to 1000) and otherwise expires untagged images after
+// 7 days and all but the 30 newest. An image matched by a rule is never expired by a rule of lower priority
+// (ECR user guide, "Lifecycle policy evaluation rules"), so rule 1 shields the releases from rule 3.
 const lifecyclePolicy = `{"rules":[` +
-	`{"rulePriority":1,"description":"expire untagged images after 7 days","selection":{"tagStatus":"untagged","countType":"sinceImagePushed","countUnit":"days","countNumber":7},"action":{"type":"expire"}},` +
-	`{"rulePriority":2,"description":"keep the 30 newest images","selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":30},"action":{"type":"expire"}}]}`
+	`{"rulePriority":1,"description":"keep promoted releases","selection":{"tagStatus":"tagged","tagPrefixList":["release-"],"countType":"imageCountMoreThan","countNumber":1000},"action":{"type":"expire"}},` +
+	`{"rulePriority":2,"description":"expire untagged images after 7 days","selection":{"tagStatus":"untagged","countType":"sinceImagePushed","countUnit":"days","countNumber":7},"action":{"type":"expire"}},` +
+	`{"rulePriority":3,"description":"keep the 30 newest other images","selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":30},"action":{"type":"expire"}}]}`
 
 type statement struct {
 	Effect   string   `json:"Effect"`
@@ -447,24 +527,30 @@ const assumeRolePolicy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow"
 
 var ecrAuth = statement{Effect: "Allow", Action: []string{"ecr:GetAuthorizationToken"}, Resource: []string{"*"}}
 
-// controllerPolicy lets the controller read its two parameters (the aws/ssm KMS key's policy already lets SSM
-// decrypt for callers in the account, so no kms statement) and push to its repository.
-func controllerPolicy(adminParamArn, keyParamArn, repoArn string) (string, error) {
-	b, err := json.Marshal(policyDoc(
-		statement{Effect: "Allow", Action: []string{"ssm:GetParameter"}, Resource: []string{adminParamArn, keyParamArn}},
+// controllerPolicy lets the controller read its parameters and push to its repository. Decrypting them is
+// granted by the key policy of their own key (secretsKeyPolicy), which names this role.
+// With promoteFrom it may also pull from (and describe) that repository, and nothing more.
+func controllerPolicy(paramArns []string, repoArn, promoteFrom string) (string, error) {
+	statements := []statement{
+		{Effect: "Allow", Action: []string{"ssm:GetParameter"}, Resource: paramArns},
 		ecrAuth,
-		statement{Effect: "Allow", Action: []string{
+		{Effect: "Allow", Action: []string{
 			"ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:CompleteLayerUpload", "ecr:DescribeImages",
 			"ecr:GetDownloadUrlForLayer", "ecr:InitiateLayerUpload", "ecr:PutImage", "ecr:UploadLayerPart",
 		}, Resource: []string{repoArn}},
-	))
+	}
+	if promoteFrom != "" {
+		statements = append(statements, statement{Effect: "Allow", Action: append(pullActions, "ecr:DescribeImages"),
+			Resource: []string{ecrRepoArn(promoteFrom)}})
+	}
+	b, err := json.Marshal(policyDoc(statements...))
 	return string(b), err
 }
 
 // pullPolicy lets a host pull images from the repository and nothing else.
 func pullPolicy(repoArn string) (string, error) {
-	b, err := json.Marshal(policyDoc(ecrAuth, statement{Effect: "Allow", Action: []string{
-		"ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
-	}, Resource: []string{repoArn}}))
+	b, err := json.Marshal(policyDoc(ecrAuth, statement{Effect: "Allow", Action: pullActions, Resource: []string{repoArn}}))
 	return string(b), err
 }
+
+var pullActions = []string{"ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"}

@@ -60,7 +60,18 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 func (m *mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 	switch args.Token {
 	case "aws:ssm/getParameter:getParameter":
-		return resource.PropertyMap{"value": resource.NewStringProperty("ami-0debian12"), "name": args.Args["name"]}, nil
+		// The AMI id names the architecture the component asked for.
+		name := args.Args["name"].StringValue()
+		return resource.PropertyMap{"value": resource.NewStringProperty("ami-0debian12-" + name[strings.LastIndex(name, "/")+1:]), "name": args.Args["name"]}, nil
+	case "aws:index/getCallerIdentity:getCallerIdentity":
+		return resource.PropertyMap{"accountId": resource.NewStringProperty("123456789012"),
+			"arn": resource.NewStringProperty("arn:aws:sts::123456789012:assumed-role/ci-deployer/run-42")}, nil
+	case "aws:iam/getSessionContext:getSessionContext":
+		return resource.PropertyMap{"arn": args.Args["arn"], "issuerArn": resource.NewStringProperty("arn:aws:iam::123456789012:role/ci-deployer")}, nil
+	case "aws:index/getRegion:getRegion":
+		return resource.PropertyMap{"name": resource.NewStringProperty("eu-central-1")}, nil
+	case "aws:index/getPartition:getPartition":
+		return resource.PropertyMap{"partition": resource.NewStringProperty("aws")}, nil
 	case "aws:ec2/getSubnet:getSubnet":
 		return resource.PropertyMap{"availabilityZone": resource.NewStringProperty("eu-central-1a"), "id": args.Args["id"]}, nil
 	}
@@ -88,6 +99,7 @@ func baseArgs() *ControllerArgs {
 	return &ControllerArgs{
 		VpcID: pulumi.String("vpc-1"), SubnetID: pulumi.String("subnet-1"),
 		AdminCidrs: []string{"198.51.100.0/24"}, AppHostAddress: pulumi.String("10.0.1.20"),
+		AppHostKey: pulumi.String(sampleHostKey + "\n"),
 	}
 }
 
@@ -129,7 +141,7 @@ func TestInstanceAndVolume(t *testing.T) {
 		require.Equal(t, "required", str(inst, "metadataOptions", "httpTokens"))
 		require.Equal(t, "true", str(inst, "rootBlockDevice", "encrypted"))
 		require.Equal(t, "gp3", str(inst, "rootBlockDevice", "volumeType"))
-		require.Equal(t, "ami-0debian12", str(inst, "ami"))
+		require.Equal(t, "ami-0debian12-amd64", str(inst, "ami"))
 		require.Equal(t, "t3.medium", str(inst, "instanceType"))
 		require.Equal(t, "jenkins-profile", str(inst, "iamInstanceProfile"))
 		vol := m.one(t, "aws:ebs/volume:Volume")
@@ -141,6 +153,18 @@ func TestInstanceAndVolume(t *testing.T) {
 		require.Equal(t, "jenkins-home-id", str(att, "volumeId"))
 		require.Contains(t, userData(t, inst), "HOME_VOLUME_ID='jenkins-home-id'")
 		require.Contains(t, userData(t, inst), "value: 10.0.1.20")
+		require.Contains(t, userData(t, inst), "10.0.1.20 "+sampleHostKey+"\n", "the app host's key is pinned")
+	}
+}
+
+// TestArchitectureFollowsInstanceType: a Graviton type gets Debian's arm64 image, a bad type a clear error.
+func TestArchitectureFollowsInstanceType(t *testing.T) {
+	t.Parallel()
+	for instanceType, ami := range map[string]string{"t4g.medium": "ami-0debian12-arm64", "m7g.large": "ami-0debian12-arm64",
+		"a1.large": "ami-0debian12-arm64", "t3.medium": "ami-0debian12-amd64", "m7i-flex.large": "ami-0debian12-amd64"} {
+		args := baseArgs()
+		args.InstanceType = instanceType
+		require.Equal(t, ami, str(run(t, args).one(t, "aws:ec2/instance:Instance"), "ami"), instanceType)
 	}
 }
 
@@ -204,7 +228,7 @@ func TestIAMLeastPrivilege(t *testing.T) {
 	}
 	access := policy(t, str(m.one(t, "aws:iam/rolePolicy:RolePolicy"), "policy"))
 	require.Equal(t, []statement{
-		{Effect: "Allow", Action: []string{"ssm:GetParameter"}, Resource: []string{paramArn("jenkins-admin-password"), paramArn("jenkins-deploy-key")}},
+		{Effect: "Allow", Action: []string{"ssm:GetParameter"}, Resource: []string{paramArn("jenkins-admin-password"), paramArn("jenkins-deploy-ssh-key"), paramArn("jenkins-github-token")}},
 		{Effect: "Allow", Action: []string{"ecr:GetAuthorizationToken"}, Resource: []string{"*"}},
 		{Effect: "Allow", Action: []string{"ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:CompleteLayerUpload",
 			"ecr:DescribeImages", "ecr:GetDownloadUrlForLayer", "ecr:InitiateLayerUpload", "ecr:PutImage", "ecr:UploadLayerPart"},
@@ -219,20 +243,65 @@ func TestIAMLeastPrivilege(t *testing.T) {
 	require.JSONEq(t, assumeRolePolicy, str(role, "assumeRolePolicy"))
 	att := m.one(t, "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
 	require.Equal(t, "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore", str(att, "policyArn"))
+
+	// Promoting: pull (and describe) from the source repository, nothing else is added.
+	args := baseArgs()
+	args.PromoteFrom = "111122223333.dkr.ecr.eu-west-1.amazonaws.com/jenkins-app-1a2b3c"
+	access = policy(t, str(run(t, args).one(t, "aws:iam/rolePolicy:RolePolicy"), "policy"))
+	require.Len(t, access.Statement, 4)
+	require.Equal(t, statement{Effect: "Allow", Action: []string{"ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:DescribeImages"},
+		Resource: []string{"arn:aws:ecr:eu-west-1:111122223333:repository/jenkins-app-1a2b3c"}}, access.Statement[3])
+}
+
+// TestSecretsKey: the SecureStrings use the controller's own key, whose policy lets only the controller role
+// and the deploying identity decrypt, only through SSM, and keeps kms:Decrypt away from the account (so no IAM
+// policy, AmazonSSMManagedInstanceCore included, can grant it).
+func TestSecretsKey(t *testing.T) {
+	t.Parallel()
+	m := run(t, baseArgs())
+	key := m.one(t, "aws:kms/key:Key")
+	require.Equal(t, "true", str(key, "enableKeyRotation"))
+	var doc struct {
+		Statement []keyStatement
+	}
+	require.NoError(t, json.Unmarshal([]byte(str(key, "policy")), &doc))
+	decrypters := map[string]map[string]map[string]string{}
+	for _, s := range doc.Statement {
+		require.Equal(t, "Allow", s.Effect)
+		for _, a := range s.Action {
+			if a == "kms:Decrypt" || a == "kms:*" || strings.HasPrefix(a, "kms:ReEncrypt") || a == "kms:Decrypt*" {
+				decrypters[s.Principal["AWS"]] = s.Condition
+			}
+		}
+	}
+	via := map[string]map[string]string{"StringEquals": {"kms:ViaService": "ssm.eu-central-1.amazonaws.com"}}
+	require.Equal(t, map[string]map[string]map[string]string{
+		"arn:aws:test:eu-central-1:123456789012:aws:iam/role:Role/jenkins-role": via,
+		"arn:aws:iam::123456789012:role/ci-deployer":                            via,
+	}, decrypters)
+	require.Equal(t, "arn:aws:iam::123456789012:root", doc.Statement[0].Principal["AWS"])
+	require.Contains(t, doc.Statement[0].Action, "kms:Put*", "the account keeps administration (PutKeyPolicy)")
+	for _, p := range m.byType("aws:ssm/parameter:Parameter") {
+		require.Equal(t, "arn:aws:test:eu-central-1:123456789012:aws:kms/key:Key/jenkins-secrets", str(p.inputs, "keyId"), p.name)
+	}
 }
 
 func TestSecrets(t *testing.T) {
 	t.Parallel()
 	m := run(t, baseArgs())
 	params := m.byType("aws:ssm/parameter:Parameter")
-	require.Len(t, params, 2)
+	require.Len(t, params, 3)
 	names := map[string]bool{}
 	for _, p := range params {
 		require.Equal(t, "SecureString", str(p.inputs, "type"))
-		require.True(t, p.inputs["value"].IsSecret(), "%s value must be secret", p.name)
+		if p.name != "jenkins-github-token" { // the operator's token replaces a placeholder
+			require.True(t, p.inputs["value"].IsSecret(), "%s value must be secret", p.name)
+		}
 		names[str(p.inputs, "name")] = true
 	}
-	require.Equal(t, map[string]bool{"/deploylab/dev/jenkins/admin-password": true, "/deploylab/dev/jenkins/deploy-ssh-key": true}, names)
+	// Scoped by project and stack: another project's dev stack in the account has its own names.
+	require.Equal(t, map[string]bool{"/deploylab/deploylab/dev/jenkins/admin-password": true,
+		"/deploylab/deploylab/dev/jenkins/deploy-ssh-key": true, "/deploylab/deploylab/dev/jenkins/github-token": true}, names)
 	// The plain secrets appear nowhere but in the (secret) values of the two parameters; the search itself is
 	// checked by finding them there.
 	found := 0
@@ -288,20 +357,25 @@ func TestECR(t *testing.T) {
 			RulePriority int `json:"rulePriority"`
 			Selection    struct {
 				TagStatus, CountType, CountUnit string
+				TagPrefixList                   []string
 				CountNumber                     int
 			}
 			Action struct{ Type string }
 		}
 	}
 	require.NoError(t, json.Unmarshal([]byte(str(m.one(t, "aws:ecr/lifecyclePolicy:LifecyclePolicy"), "policy")), &lp))
-	require.Len(t, lp.Rules, 2)
-	require.Equal(t, "untagged", lp.Rules[0].Selection.TagStatus)
-	require.Equal(t, "sinceImagePushed", lp.Rules[0].Selection.CountType)
-	require.Equal(t, 7, lp.Rules[0].Selection.CountNumber)
-	require.Equal(t, "any", lp.Rules[1].Selection.TagStatus)
-	require.Equal(t, "imageCountMoreThan", lp.Rules[1].Selection.CountType)
-	require.Equal(t, 30, lp.Rules[1].Selection.CountNumber)
-	require.Greater(t, lp.Rules[1].RulePriority, lp.Rules[0].RulePriority, "the any rule must come last")
+	require.Len(t, lp.Rules, 3)
+	// Promoted releases match the first rule, so the lower-priority count rule never expires them.
+	require.Equal(t, 1, lp.Rules[0].RulePriority)
+	require.Equal(t, []string{"release-"}, lp.Rules[0].Selection.TagPrefixList)
+	require.Equal(t, 1000, lp.Rules[0].Selection.CountNumber)
+	require.Equal(t, "untagged", lp.Rules[1].Selection.TagStatus)
+	require.Equal(t, "sinceImagePushed", lp.Rules[1].Selection.CountType)
+	require.Equal(t, 7, lp.Rules[1].Selection.CountNumber)
+	require.Equal(t, "any", lp.Rules[2].Selection.TagStatus)
+	require.Equal(t, "imageCountMoreThan", lp.Rules[2].Selection.CountType)
+	require.Equal(t, 30, lp.Rules[2].Selection.CountNumber)
+	require.Greater(t, lp.Rules[2].RulePriority, lp.Rules[1].RulePriority, "the any rule must come last")
 }
 
 var sgDescriptionOK = func(s string) bool {
@@ -363,6 +437,8 @@ func TestValidation(t *testing.T) {
 		"repo with $":     {func(a *ControllerArgs) { a.AppRepo = "https://x.example/${a}" }, []string{"jenkins.appRepo"}},
 		"image":           {func(a *ControllerArgs) { a.Image = "ubuntu-20.04" }, []string{`jenkins.image: "ubuntu-20.04"`}},
 		"no vpc":          {func(a *ControllerArgs) { a.VpcID = nil }, []string{"jenkins.vpcId"}},
+		"instance type":   {func(a *ControllerArgs) { a.InstanceType = "t4g" }, []string{`jenkins.instanceType: "t4g"`, "t4g.medium (arm64)"}},
+		"promote from":    {func(a *ControllerArgs) { a.PromoteFrom = "docker.io/library/app" }, []string{`jenkins.promoteFrom: "docker.io/library/app"`}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

@@ -7,27 +7,36 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"text/template"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/deploylab/deploylab/components/apphost"
 	"github.com/deploylab/deploylab/internal/cloudinit"
 	pipelines "github.com/deploylab/deploylab/jenkins"
 )
 
-// JenkinsImage is the pinned Jenkins LTS base image. Pinned to a release, not the moving `lts-jdk17` tag, so a
-// re-created controller runs the core its plugins were resolved against; bump it deliberately.
-const JenkinsImage = "jenkins/jenkins:2.492.3-lts-jdk17"
+// JenkinsImage is the pinned Jenkins LTS base image: 2.568.2, the newest LTS in jenkinsci/docker (tag 2.568.2,
+// docker-bake.hcl: JDK 21 is the default, JDK 17 images are no longer built). Pinned to a release, not the moving
+// `lts-jdk21` tag, so a re-created controller runs the core jenkins/plugins.lock was resolved against; bump both
+// together (docs/operations.md, "Upgrade Jenkins").
+const JenkinsImage = "jenkins/jenkins:2.568.2-lts-jdk21"
 
-// Fixed host layout. The uid is above the login range so it never collides with the image's default user.
+// Fixed host layout. The container runs as the image's own jenkins user, moved to jenkinsUID by the derived image
+// (RenderDockerfile): it keeps its passwd entry and HOME=/var/jenkins_home, which ssh, git and docker login need,
+// while the uid stays above the host's login range (the Debian AMI's admin user is uid 1000, the image's default).
 const (
 	jenkinsUID       = 10000
 	jenkinsHomeDir   = "/srv/jenkins_home"
 	homeDeviceName   = "/dev/sdf"
 	localImage       = "deploylab/jenkins:local"
 	deployCredential = "deploy-ssh"
+	gitHubCredential = "github"
+	// knownHostsPath pins the app host's key; jenkins-run mounts it as the container's global known_hosts.
+	knownHostsPath = "/etc/jenkins/ssh_known_hosts"
 )
 
 var (
@@ -50,6 +59,7 @@ var (
 type HostConfig struct {
 	AdminPasswordParameter string
 	DeployKeyParameter     string
+	GitHubTokenParameter   string
 	HomeVolumeID           string
 	PublicIP               string
 	Executors              int
@@ -57,9 +67,13 @@ type HostConfig struct {
 	BuildTool              string
 	RepositoryURL          string
 	DeployHost, DeployUser string
-	Domain, CertbotEmail   string
-	CertbotStaging         bool
-	AdminCidrs             []string
+	// DeployHostKey is the app host's public host key ("ssh-ed25519 AAAA..."), pinned for DeployHost.
+	DeployHostKey string
+	// PromoteFrom is the ECR repository the app-promote job copies images from; empty: app-deploy builds them.
+	PromoteFrom          string
+	Domain, CertbotEmail string
+	CertbotStaging       bool
+	AdminCidrs           []string
 }
 
 // URL is where users open Jenkins: through nginx with TLS when a domain is set, else straight on port 8080.
@@ -93,23 +107,40 @@ func RenderUserData(h HostConfig) (string, error) {
 		"HOME_DEVICE_NAME=" + homeDeviceName,
 		"ADMIN_PASSWORD_PARAMETER=" + shellQuote(h.AdminPasswordParameter),
 		"DEPLOY_KEY_PARAMETER=" + shellQuote(h.DeployKeyParameter),
+		"GITHUB_TOKEN_PARAMETER=" + shellQuote(h.GitHubTokenParameter),
+		"GITHUB_TOKEN_PLACEHOLDER=" + shellQuote(gitHubTokenPlaceholder),
 		"DOMAIN=" + shellQuote(h.Domain),
 		"CERTBOT_EMAIL=" + shellQuote(h.CertbotEmail),
 		"CERTBOT_STAGING=" + strconv.FormatBool(h.CertbotStaging),
 	}, "\n") + "\n"
 
+	knownHosts, err := RenderKnownHosts(h.DeployHost, h.DeployHostKey)
+	if err != nil {
+		return "", err
+	}
+	pipelineFile, pipeline := "Jenkinsfile.deploy", pipelines.DeployPipeline
+	if h.PromoteFrom != "" {
+		pipelineFile, pipeline = "Jenkinsfile.promote", pipelines.PromotePipeline
+	}
 	files := []cloudinit.WriteFile{
 		{Path: "/etc/jenkins/jenkins.env", Content: env, Permissions: "0644"},
 		{Path: "/etc/jenkins/image/Dockerfile", Content: RenderDockerfile(), Permissions: "0644"},
 		{Path: "/etc/jenkins/image/plugins.txt", Content: pipelines.Plugins, Permissions: "0644"},
 		{Path: "/etc/jenkins/casc/jenkins.yaml", Content: casc, Permissions: "0644"},
-		{Path: "/etc/jenkins/casc/Jenkinsfile.deploy", Content: pipelines.DeployPipeline, Permissions: "0644"},
+		{Path: "/etc/jenkins/casc/" + pipelineFile, Content: pipeline, Permissions: "0644"},
+		{Path: knownHostsPath, Content: knownHosts, Permissions: "0644"},
 		{Path: "/usr/local/sbin/jenkins-setup", Content: setupScript, Permissions: "0755"},
 		{Path: "/usr/local/sbin/jenkins-secrets", Content: secretsScript, Permissions: "0755"},
 		{Path: "/usr/local/sbin/jenkins-run", Content: runScript, Permissions: "0755"},
 		{Path: "/etc/systemd/system/jenkins.service", Content: jenkinsUnit, Permissions: "0644"},
+		// Debian AMIs ship no SSM agent: the app host's installer, shared, so Session Manager reaches Jenkins too.
+		{Path: apphost.SSMAgentPath, Content: apphost.SSMAgentScript(), Permissions: "0755"},
 	}
-	runcmd := [][]string{{"/usr/local/sbin/jenkins-setup"}}
+	runcmd := [][]string{
+		// Best effort, as on the app host: Jenkins works without it, the log says why it is missing.
+		{"sh", "-c", apphost.SSMAgentPath + " || echo 'deploylab: SSM agent not installed, see above' >&2"},
+		{"/usr/local/sbin/jenkins-setup"},
+	}
 	if h.Domain != "" {
 		site, err := RenderNginxSite(h.Domain, h.AdminCidrs, "127.0.0.1:8080")
 		if err != nil {
@@ -158,22 +189,29 @@ func renderCompressedUserData(h HostConfig) (string, error) {
 	return base64.StdEncoding.EncodeToString(buf.Bytes()), nil
 }
 
-// RenderDockerfile is the derived image built on the host: the pinned LTS core with the plugins of plugins.txt,
-// plus the docker and aws CLIs the deploy pipeline runs.
+// RenderDockerfile is the derived image built on the host: the pinned LTS core with the pinned plugins of
+// plugins.txt (their dependencies at the minimum versions those releases require: --latest false, so a rebuild
+// installs the resolved set, not whatever the update center serves that day), plus the docker and aws CLIs the
+// deploy pipeline runs. The image's jenkins user (uid 1000 upstream) is moved to jenkinsUID, so the process
+// has a passwd entry and a writable HOME (/var/jenkins_home) at the uid that owns jenkins_home on the host.
 func RenderDockerfile() string {
+	uid := strconv.Itoa(jenkinsUID)
 	return "FROM " + JenkinsImage + `
 USER root
-RUN apt-get update \
+RUN groupmod --gid ` + uid + ` jenkins \
+ && usermod --uid ` + uid + ` --gid ` + uid + ` jenkins \
+ && chown -R jenkins:jenkins /var/jenkins_home /usr/share/jenkins/ref \
+ && apt-get update \
  && apt-get install -y --no-install-recommends awscli docker.io \
  && rm -rf /var/lib/apt/lists/*
 USER jenkins
-COPY plugins.txt /usr/share/jenkins/ref/plugins.txt
-RUN jenkins-plugin-cli --plugin-file /usr/share/jenkins/ref/plugins.txt --verbose
+COPY --chown=jenkins:jenkins plugins.txt /usr/share/jenkins/ref/plugins.txt
+RUN jenkins-plugin-cli --plugin-file /usr/share/jenkins/ref/plugins.txt --latest false --verbose
 `
 }
 
-// RenderCasc returns the JCasC document. Secrets appear only as ${JENKINS_ADMIN_PASSWORD} and ${DEPLOY_SSH_KEY},
-// which JCasC resolves from the files jenkins-secrets writes under /run/secrets.
+// RenderCasc returns the JCasC document. Secrets appear only as ${JENKINS_ADMIN_PASSWORD}, ${DEPLOY_SSH_KEY} and
+// ${GITHUB_TOKEN}, which JCasC resolves from the files jenkins-secrets writes under /run/secrets.
 func RenderCasc(h HostConfig) (string, error) {
 	jobs, err := RenderJobs(h)
 	if err != nil {
@@ -186,7 +224,9 @@ func RenderCasc(h HostConfig) (string, error) {
 		{"key": "ECR_REPOSITORY", "value": h.RepositoryURL},
 		{"key": "DEPLOY_HOST", "value": h.DeployHost},
 		{"key": "DEPLOY_USER", "value": h.DeployUser},
-		{"key": "DEPLOY_SCRIPT", "value": "deploy.sh"},
+	}
+	if h.PromoteFrom != "" {
+		env = append(env, map[string]string{"key": "PROMOTE_FROM", "value": h.PromoteFrom})
 	}
 	doc := map[string]any{
 		"jenkins": map[string]any{
@@ -199,18 +239,27 @@ func RenderCasc(h HostConfig) (string, error) {
 			}},
 			"authorizationStrategy": map[string]any{"loggedInUsersCanDoAnything": map[string]any{"allowAnonymousRead": false}},
 			"crumbIssuer":           map[string]any{"standard": map[string]any{"excludeClientIPFromCrumb": false}},
-			"remotingSecurity":      map[string]any{"enabled": true},
 			"globalNodeProperties":  []map[string]any{{"envVars": map[string]any{"env": env}}},
 		},
 		"unclassified": map[string]any{"location": map[string]any{"url": h.URL()}},
 		"credentials": map[string]any{"system": map[string]any{"domainCredentials": []map[string]any{{
-			"credentials": []map[string]any{{"basicSSHUserPrivateKey": map[string]any{
-				"scope":            "GLOBAL",
-				"id":               deployCredential,
-				"username":         h.DeployUser,
-				"description":      "deploy user on the app host (deploylab)",
-				"privateKeySource": map[string]any{"directEntry": map[string]any{"privateKey": "${DEPLOY_SSH_KEY}"}},
-			}}},
+			"credentials": []map[string]any{
+				{"basicSSHUserPrivateKey": map[string]any{
+					"scope":            "GLOBAL",
+					"id":               deployCredential,
+					"username":         h.DeployUser,
+					"description":      "deploy user on the app host (deploylab)",
+					"privateKeySource": map[string]any{"directEntry": map[string]any{"privateKey": "${DEPLOY_SSH_KEY}"}},
+				}},
+				// GitHub accepts a token as the password of any user name; the branch source and git use it.
+				{"usernamePassword": map[string]any{
+					"scope":       "GLOBAL",
+					"id":          gitHubCredential,
+					"username":    "x-access-token",
+					"password":    "${GITHUB_TOKEN}",
+					"description": "GitHub token for the app repository (SSM, deploylab)",
+				}},
+			},
 		}}}},
 		"jobs": []map[string]string{{"script": jobs}},
 	}
@@ -233,7 +282,8 @@ func RenderJobs(h HostConfig) (string, error) {
 	data := struct {
 		AppRepo, Branch string
 		GitHub          *gitHubRepo
-	}{AppRepo: h.AppRepo, Branch: h.Branch, GitHub: parseGitHub(h.AppRepo)}
+		Promote         bool
+	}{AppRepo: h.AppRepo, Branch: h.Branch, GitHub: parseGitHub(h.AppRepo), Promote: h.PromoteFrom != ""}
 	tmpl, err := template.New("jobs").Funcs(template.FuncMap{"groovy": groovyQuote}).Parse(jobsTemplate)
 	if err != nil {
 		return "", fmt.Errorf("parse jobs template: %w", err)
@@ -243,6 +293,23 @@ func RenderJobs(h HostConfig) (string, error) {
 		return "", fmt.Errorf("render jobs: %w", err)
 	}
 	return buf.String(), nil
+}
+
+// hostKeyRe is an OpenSSH public key line: a key type and base64, optionally a comment.
+var hostKeyRe = regexp.MustCompile(`^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/]+={0,2}( [^\n]*)?$`)
+
+// RenderKnownHosts returns the known_hosts file that pins the app host's key to its address, or an empty file
+// when there is no app host or no key yet: with StrictHostKeyChecking=yes an empty file fails every deploy at
+// host key verification, it never trusts a first key.
+func RenderKnownHosts(host, key string) (string, error) {
+	key = strings.TrimSpace(key)
+	if host == "" || key == "" {
+		return "", nil
+	}
+	if !hostKeyRe.MatchString(key) {
+		return "", fmt.Errorf("jenkins: app host key %q is not an OpenSSH public key (ssh-ed25519 AAAA...)", key)
+	}
+	return host + " " + key + "\n", nil
 }
 
 // RenderNginxSite returns the nginx server that fronts Jenkins at upstream for domain, open only to adminCidrs.

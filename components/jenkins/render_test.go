@@ -3,6 +3,7 @@ package jenkins
 import (
 	"encoding/base64"
 	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,16 +14,20 @@ import (
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
 
+	"github.com/deploylab/deploylab/components/apphost"
 	"github.com/deploylab/deploylab/internal/cloudinit"
 	"github.com/deploylab/deploylab/internal/testutil"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
+const sampleHostKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGx0ZXN0aG9zdGtleWZvcmRlcGxveWxhYmFwcGhvc3Q app"
+
 func sampleHost(domain string) HostConfig {
 	h := HostConfig{
-		AdminPasswordParameter: "/deploylab/dev/jenkins/admin-password",
-		DeployKeyParameter:     "/deploylab/dev/jenkins/deploy-ssh-key",
+		AdminPasswordParameter: "/deploylab/deploylab/dev/jenkins/admin-password",
+		DeployKeyParameter:     "/deploylab/deploylab/dev/jenkins/deploy-ssh-key",
+		GitHubTokenParameter:   "/deploylab/deploylab/dev/jenkins/github-token",
 		HomeVolumeID:           "vol-0123456789abcdef0",
 		PublicIP:               "203.0.113.10",
 		Executors:              2,
@@ -32,6 +37,7 @@ func sampleHost(domain string) HostConfig {
 		RepositoryURL:          "123456789012.dkr.ecr.eu-central-1.amazonaws.com/jenkins-app",
 		DeployHost:             "10.0.1.20",
 		DeployUser:             "deploy",
+		DeployHostKey:          sampleHostKey,
 		AdminCidrs:             []string{"198.51.100.0/24"},
 	}
 	if domain != "" {
@@ -87,6 +93,10 @@ func TestUserDataLayout(t *testing.T) {
 		require.Equal(t, tc.nginx, files["/etc/nginx/sites-available/jenkins"] != "")
 		require.Equal(t, tc.nginx, files["/usr/local/sbin/jenkins-certbot"] != "")
 		require.Equal(t, [][]string{{"/usr/local/sbin/jenkins-setup"}}, cfg.RunCmd[len(cfg.RunCmd)-1:])
+		// The SSM agent comes from the app host's installer, byte for byte (Debian AMIs ship none).
+		require.Equal(t, apphost.SSMAgentScript(), files[apphost.SSMAgentPath])
+		require.Contains(t, fmt.Sprint(cfg.RunCmd), apphost.SSMAgentPath)
+		require.Equal(t, "10.0.1.20 "+sampleHostKey+"\n", files["/etc/jenkins/ssh_known_hosts"])
 	}
 }
 
@@ -127,7 +137,8 @@ func TestCasc(t *testing.T) {
 				System struct {
 					DomainCredentials []struct {
 						Credentials []struct {
-							SSH struct {
+							UsernamePassword map[string]string `yaml:"usernamePassword"`
+							SSH              struct {
 								ID, Username     string
 								PrivateKeySource struct {
 									DirectEntry struct {
@@ -160,25 +171,32 @@ func TestCasc(t *testing.T) {
 		if domain != "" {
 			require.Equal(t, "https://jenkins.example.com/", c.Unclassified.Location.URL)
 		}
-		cred := c.Credentials.System.DomainCredentials[0].Credentials[0].SSH
+		creds := c.Credentials.System.DomainCredentials[0].Credentials
+		require.Len(t, creds, 2)
+		cred := creds[0].SSH
 		require.Equal(t, deployCredential, cred.ID)
 		require.Equal(t, "deploy", cred.Username)
 		require.Equal(t, "${DEPLOY_SSH_KEY}", cred.PrivateKeySource.DirectEntry.PrivateKey)
+		require.Equal(t, map[string]string{"scope": "GLOBAL", "id": "github", "username": "x-access-token", "password": "${GITHUB_TOKEN}",
+			"description": "GitHub token for the app repository (SSM, deploylab)"}, creds[1].UsernamePassword)
 		require.Len(t, c.Jobs, 1)
 		require.Contains(t, c.Jobs[0].Script, "multibranchPipelineJob('app-dev')")
 		require.Contains(t, c.Jobs[0].Script, "pipelineJob('app-deploy')")
 		require.Contains(t, c.Jobs[0].Script, "scriptPath('Jenkinsfile.dev')")
+		require.Contains(t, c.Jobs[0].Script, "credentialsId('github')")
 		// JCasC substitutes ${...} everywhere: the job script must hold none.
 		require.NotContains(t, c.Jobs[0].Script, "${")
-		// The only variables in the document are the two secrets the host provides.
+		// The only variables in the document are the three secrets the host provides.
 		vars := regexp.MustCompile(`\$\{[^}]*\}`).FindAllString(doc, -1)
-		require.ElementsMatch(t, []string{"${JENKINS_ADMIN_PASSWORD}", "${DEPLOY_SSH_KEY}"}, vars)
+		require.ElementsMatch(t, []string{"${JENKINS_ADMIN_PASSWORD}", "${DEPLOY_SSH_KEY}", "${GITHUB_TOKEN}"}, vars)
 	}
 }
 
-// TestDeployPipelineUsesDeployScript derives the subcommands of scripts/deploy.sh from its case labels and checks
-// the deploy pipeline calls exactly existing ones with the arguments the design gives them.
-func TestDeployPipelineUsesDeployScript(t *testing.T) {
+// TestPipelinesUseTheForcedCommand derives the subcommands of scripts/deploy.sh from its case labels and checks
+// the deploy and promote pipelines send exactly what the app host's forced command accepts (`deploy IMAGE`,
+// `rollback`, `status`), by digest, with a connect timeout and the pinned host key, and roll back on any
+// unsuccessful end (a timeout is ABORTED, not FAILURE).
+func TestPipelinesUseTheForcedCommand(t *testing.T) {
 	t.Parallel()
 	script, err := os.ReadFile(filepath.Join(testutil.RepoRoot(), "scripts", "deploy.sh"))
 	require.NoError(t, err, "scripts/deploy.sh (the app host's deploy script) is needed to check the pipeline's calls")
@@ -188,15 +206,84 @@ func TestDeployPipelineUsesDeployScript(t *testing.T) {
 			labels[l] = true
 		}
 	}
-	pipeline, err := os.ReadFile(filepath.Join(testutil.RepoRoot(), "jenkins", "Jenkinsfile.deploy"))
-	require.NoError(t, err)
-	calls := regexp.MustCompile(`"\$DEPLOY_SCRIPT" (\w+)([^']*)'`).FindAllStringSubmatch(string(pipeline), -1)
-	got := map[string]string{}
-	for _, c := range calls {
-		require.True(t, labels[c[1]], "Jenkinsfile.deploy calls deploy.sh %s, which deploy.sh does not handle (it handles %v)", c[1], labels)
-		got[c[1]] = strings.TrimSpace(c[2])
+	for file, want := range map[string]map[string]string{
+		"Jenkinsfile.deploy":  {"deploy": `"$IMAGE_DIGEST"`, "status": "", "rollback": ""},
+		"Jenkinsfile.promote": {"deploy": `"$ECR_REPOSITORY@$DIGEST"`, "status": "", "rollback": ""},
+	} {
+		pipeline, err := os.ReadFile(filepath.Join(testutil.RepoRoot(), "jenkins", file))
+		require.NoError(t, err)
+		src := string(pipeline)
+		calls := regexp.MustCompile(`ssh (\S+) "\$DEPLOY_USER@\$DEPLOY_HOST" (\w+)([^']*)'`).FindAllStringSubmatch(src, -1)
+		got := map[string]string{}
+		for _, c := range calls {
+			require.Equal(t, "$SSH_OPTS", c[1], file)
+			require.True(t, labels[c[2]], "%s sends %s, which deploy.sh does not handle (it handles %v)", file, c[2], labels)
+			got[c[2]] = strings.TrimSpace(c[3])
+		}
+		require.Equal(t, want, got, file)
+		require.Contains(t, src, "-o ConnectTimeout=15 -o StrictHostKeyChecking=yes -o UserKnownHostsFile=/dev/null -o GlobalKnownHostsFile=/etc/ssh/ssh_known_hosts", file)
+		require.NotContains(t, src, "accept-new", file)
+		require.Contains(t, src, "unsuccessful {", file)
+		require.NotContains(t, src, "failure {", file)
+		require.NotContains(t, src, "DEPLOY_SCRIPT", file)
 	}
-	require.Equal(t, map[string]string{"deploy": `"$IMAGE"`, "status": "", "rollback": ""}, got)
+}
+
+// TestPromotionModel: a stack that promotes gets app-promote (no build, no trigger) and its pipeline; any other
+// gets app-deploy, polled through pipelineTriggers, which builds, tests and deploys by digest.
+func TestPromotionModel(t *testing.T) {
+	t.Parallel()
+	h := sampleHost("")
+	dev, err := RenderUserData(h)
+	require.NoError(t, err)
+	h.PromoteFrom = "111122223333.dkr.ecr.eu-central-1.amazonaws.com/jenkins-app-1a2b3c"
+	prod, err := RenderUserData(h)
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		doc, has, hasNot string
+	}{{dev, "pipelineJob('app-deploy')", "pipelineJob('app-promote')"}, {prod, "pipelineJob('app-promote')", "pipelineJob('app-deploy')"}} {
+		var cfg cloudinit.Config
+		require.NoError(t, yaml.Unmarshal([]byte(tc.doc), &cfg))
+		files := map[string]string{}
+		for _, f := range cfg.WriteFiles {
+			files[f.Path] = f.Content
+		}
+		jobs := files["/etc/jenkins/casc/jenkins.yaml"]
+		require.Contains(t, jobs, tc.has)
+		require.NotContains(t, jobs, tc.hasNot)
+		if tc.has == "pipelineJob('app-promote')" {
+			require.Contains(t, files, "/etc/jenkins/casc/Jenkinsfile.promote")
+			require.Contains(t, jobs, "PROMOTE_FROM")
+		} else {
+			require.Contains(t, files, "/etc/jenkins/casc/Jenkinsfile.deploy")
+			require.Contains(t, jobs, "scmpoll_spec('H/5 * * * *')")
+		}
+	}
+	deploy, err := os.ReadFile(filepath.Join(testutil.RepoRoot(), "jenkins", "Jenkinsfile.deploy"))
+	require.NoError(t, err)
+	// Tests gate the deploy: the Test stage comes before the image is built.
+	require.Less(t, strings.Index(string(deploy), "stage('Test')"), strings.Index(string(deploy), "stage('Build image')"))
+	promote, err := os.ReadFile(filepath.Join(testutil.RepoRoot(), "jenkins", "Jenkinsfile.promote"))
+	require.NoError(t, err)
+	require.Less(t, strings.Index(string(promote), "input message"), strings.Index(string(promote), "stage('Deploy')"), "a person approves before prod")
+	require.NotContains(t, string(promote), "docker build", "nothing is rebuilt for prod")
+}
+
+// TestJobDSLFreeOfDeprecatedCalls: job-dsl's Migration.md deprecates triggers { scm() } on pipeline jobs
+// (JENKINS-53775); JCasC's remotingSecurity has had no effect since 2.326 and logs a stack trace at each start.
+func TestJobDSLFreeOfDeprecatedCalls(t *testing.T) {
+	t.Parallel()
+	for _, promote := range []string{"", "111122223333.dkr.ecr.eu-central-1.amazonaws.com/app"} {
+		h := sampleHost("")
+		h.PromoteFrom = promote
+		jobs, err := RenderJobs(h)
+		require.NoError(t, err)
+		require.NotRegexp(t, `\bscm\s*\(`, jobs)
+		require.NotRegexp(t, `(?m)^\s*triggers\s*\{\s*$[^}]*\bcron\b`, jobs)
+		casc, err := RenderCasc(h)
+		require.NoError(t, err)
+		require.NotContains(t, casc, "remotingSecurity")
+	}
 }
 
 // TestGroovyParses compiles the Jenkinsfiles and the rendered Job DSL with the real Groovy compiler. It checks
@@ -211,8 +298,12 @@ func TestGroovyParses(t *testing.T) {
 	jobsGit, err := RenderJobs(other)
 	require.NoError(t, err)
 	require.Contains(t, jobsGit, "remote('https://git.example.com/team/app.git')")
-	sources := map[string]string{"jobs_github.groovy": jobs, "jobs_git.groovy": jobsGit}
-	for _, f := range []string{"Jenkinsfile.dev", "Jenkinsfile.deploy"} {
+	promote := sampleHost("")
+	promote.PromoteFrom = "111122223333.dkr.ecr.eu-central-1.amazonaws.com/app"
+	jobsPromote, err := RenderJobs(promote)
+	require.NoError(t, err)
+	sources := map[string]string{"jobs_github.groovy": jobs, "jobs_git.groovy": jobsGit, "jobs_promote.groovy": jobsPromote}
+	for _, f := range []string{"Jenkinsfile.dev", "Jenkinsfile.deploy", "Jenkinsfile.promote"} {
 		b, err := os.ReadFile(filepath.Join(testutil.RepoRoot(), "jenkins", f))
 		require.NoError(t, err)
 		sources[strings.ReplaceAll(f, ".", "_")+".groovy"] = string(b)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Reads the admin password and the deploy SSH key from SSM Parameter Store (SecureString) into files on a tmpfs
+# Reads the admin password, the deploy SSH key and the GitHub token from SSM Parameter Store (SecureStrings under
+# the controller's own KMS key, which only its role may decrypt) into files on a tmpfs
 # that only root and the Jenkins uid can read. Run by jenkins.service before every start, so the secrets are never
 # in user data, on the root disk or in a log, and a changed parameter takes effect on the next restart.
 # The values never pass through a shell variable or a command line: aws writes them straight into the files.
@@ -48,6 +49,12 @@ main() {
   chmod 0500 "${SECRETS_DIR}"
   fetch "${ADMIN_PASSWORD_PARAMETER:?}" "${SECRETS_DIR}/JENKINS_ADMIN_PASSWORD"
   fetch "${DEPLOY_KEY_PARAMETER:?}" "${SECRETS_DIR}/DEPLOY_SSH_KEY"
+  fetch "${GITHUB_TOKEN_PARAMETER:?}" "${SECRETS_DIR}/GITHUB_TOKEN"
+  if [[ "$(cat "${SECRETS_DIR}/GITHUB_TOKEN")" == "${GITHUB_TOKEN_PLACEHOLDER:?}" ]]; then
+    # Jenkins still starts (the UI is useful without it); the scans then fail with "Bad credentials".
+    log "WARNING: ${GITHUB_TOKEN_PARAMETER} still holds its placeholder: put a GitHub token in it" \
+      "(aws ssm put-parameter --overwrite, docs/operations.md) and restart jenkins"
+  fi
   printf 'AWS_REGION=%s\n' "${REGION}" >/run/jenkins/region.env
 }
 

@@ -58,8 +58,9 @@ mount_home() {
 }
 
 create_user() {
-  # Jenkins runs in its container as this uid; a fixed uid above the login range keeps it apart from the
-  # image's default user (uid 1000) and stable across re-created instances that mount the same home.
+  # Jenkins runs in its container as this uid (the image's jenkins user, moved there by the Dockerfile); a fixed
+  # uid above the login range keeps it apart from the host's users (the Debian AMI's admin is uid 1000) and
+  # stable across re-created instances that mount the same home.
   if ! getent passwd jenkins >/dev/null; then
     useradd --system --uid "${JENKINS_UID:?}" --user-group --home-dir "${JENKINS_HOME_DIR}" --no-create-home \
       --shell /usr/sbin/nologin jenkins
