@@ -38,7 +38,7 @@ const goldenBucket = "deploylab-web-files-0123456789"
 
 // variants are the user data shapes the stacks produce: the default host, password login for the admin and a
 // student, a domain with certbot, the Ubuntu image, and everything at once on each image (ALB, ECR, Jenkins,
-// passwords, admin CIDRs): the largest user data a stack can make.
+// passwords, admin CIDRs, kubectl): the largest user data a stack can make.
 func variants(t testing.TB) map[string]UserDataArgs {
 	alb := &ALBTargets{Listener: "arn:aws:elasticloadbalancing:eu-central-1:111122223333:listener/app/alb/50dc6c495c0c9188/f2f7dc8efc522ab2",
 		Blue:    "arn:aws:elasticloadbalancing:eu-central-1:111122223333:targetgroup/blue/73e2d6bc24d8a067",
@@ -51,7 +51,7 @@ func variants(t testing.TB) map[string]UserDataArgs {
 	full := func(image string) UserDataArgs {
 		return UserDataArgs{Host: HostArgs{Image: image, SSHPublicKeys: []string{adminKey, studentKey}, PasswordAuth: true,
 			AdminCidrs: []string{"198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32"},
-			ExtraUsers: []User{{Name: "alice", PasswordAuth: true, SSHPublicKeys: []string{studentKey}, Sudo: true}}},
+			ExtraUsers: []User{{Name: "alice", PasswordAuth: true, SSHPublicKeys: []string{studentKey}, Sudo: true}}, Kubectl: true},
 			DeployKey: jenkinsKey, PasswordHashes: hashes, ALB: alb, ECRRegistry: "111122223333.dkr.ecr.eu-central-1.amazonaws.com"}
 	}
 	v := map[string]UserDataArgs{
@@ -273,6 +273,26 @@ func TestUserDataContent(t *testing.T) {
 			t.Errorf("ubuntu-24.04 names awscli, which noble does not have: %v", d.Packages)
 		}
 	})
+	t.Run("kubectl", func(t *testing.T) {
+		d := parse(t, "full-debian")
+		if c, _, perm, ok := file(d, kubectlPath); !ok || perm != "0755" || c != kubectlScript {
+			t.Errorf("kubectl installer: in the bundle %v, permissions %q", ok, perm)
+		}
+		var run struct {
+			RunCmd [][]string `yaml:"runcmd"`
+		}
+		if err := yaml.Unmarshal([]byte(d.RunCmd), &run); err != nil {
+			t.Fatal(err)
+		}
+		ready := run.RunCmd[len(run.RunCmd)-1]
+		if !strings.Contains(d.RunCmd, "- "+kubectlPath+"\n    - "+KubectlMinor+"\n    - "+KubernetesKeyFingerprint+"\n") ||
+			!strings.Contains(ready[len(ready)-1], " 'kubectl' ") || !contains(d.Packages, "gpg") {
+			t.Errorf("kubectl not installed from the pinned repository and required by the ready check:\n%s", d.RunCmd)
+		}
+		if d := parse(t, "default"); strings.Contains(d.RunCmd, kubectlPath) {
+			t.Error("kubectl on a host that did not ask for it")
+		}
+	})
 }
 
 func contains(list []string, s string) bool {
@@ -362,7 +382,7 @@ func TestHostScripts(t *testing.T) {
 	t.Parallel()
 	shellcheck := mustTool(t, "shellcheck", "/usr/bin/shellcheck", "shellcheck")
 	out, err := exec.Command(shellcheck, "files/deploylab-certbot.sh", "files/deploylab-ssm-agent.sh",
-		"files/deploylab-s3.sh", "files/deploylab-ready.sh").CombinedOutput()
+		"files/deploylab-s3.sh", "files/deploylab-ready.sh", "files/deploylab-kubectl.sh").CombinedOutput()
 	if err != nil {
 		t.Fatalf("shellcheck: %v\n%s", err, out)
 	}

@@ -16,21 +16,26 @@ GPG="${GPG:-gpg}"
 APT_GET="${APT_GET:-apt-get}"
 KEYRING="${KUBECTL_KEYRING:-/etc/apt/keyrings/kubernetes-apt-keyring.gpg}"
 SOURCES="${KUBECTL_SOURCES:-/etc/apt/sources.list.d/kubernetes.list}"
+KEY=""
 
 die() { printf 'deploylab-kubectl: ERROR: %s\n' "$*" >&2; exit 1; }
 
+cleanup() {
+  if [[ -n "$KEY" ]]; then rm -f "$KEY"; fi
+}
+
 main() {
   [[ $# -eq 2 ]] || die "usage: deploylab-kubectl MINOR FINGERPRINT"
-  local minor="$1" fingerprint="$2" repo key got
+  local minor="$1" fingerprint="$2" repo got
   [[ "$minor" =~ ^v1\.[0-9]+$ ]] || die "MINOR $minor: want e.g. v1.34"
   repo="https://pkgs.k8s.io/core:/stable:/$minor/deb/"
-  key="$(mktemp)"
-  trap 'rm -f "$key"' EXIT
-  "$CURL" -fsSL --retry 5 --proto '=https' -o "$key" "${repo}Release.key"
-  got="$("$GPG" --show-keys --with-colons "$key" | awk -F: '$1 == "fpr" {print $10; exit}')"
+  trap cleanup EXIT
+  KEY="$(mktemp)"
+  "$CURL" -fsSL --retry 5 --proto '=https' -o "$KEY" "${repo}Release.key"
+  got="$("$GPG" --show-keys --with-colons "$KEY" | awk -F: '$1 == "fpr" {print $10; exit}')"
   [[ "$got" == "$fingerprint" ]] || die "${repo}Release.key has fingerprint ${got:-none}, pinned $fingerprint: refusing it"
   install -d -m 0755 "$(dirname "$KEYRING")"
-  "$GPG" --batch --yes --dearmor -o "$KEYRING" "$key"
+  "$GPG" --batch --yes --dearmor -o "$KEYRING" "$KEY"
   chmod 0644 "$KEYRING"
   printf 'deb [signed-by=%s] %s /\n' "$KEYRING" "$repo" >"$SOURCES"
   "$APT_GET" update -o Dir::Etc::sourcelist="$SOURCES" -o Dir::Etc::sourceparts=- -o APT::Get::List-Cleanup=0
