@@ -77,3 +77,55 @@ func TestKubectlScript(t *testing.T) {
 		t.Errorf("key fetched from %s", urls)
 	}
 }
+
+// TestCertbotKeepsCertificate runs files/deploylab-certbot.sh twice, as on a host and on the host that replaces
+// it, with stand-ins for certbot, the metadata service, DNS and deploylab-s3 (a directory as the bucket): the
+// first run issues and backs up; the second restores before certbot runs, so certbot finds the certificate and
+// does not ask Let's Encrypt for another.
+func TestCertbotKeepsCertificate(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	bucket := filepath.Join(dir, "bucket")
+	s3 := write("s3", `#!/bin/bash
+# deploylab-s3 stand-in: the bucket is a directory.
+case "$1" in
+  get) [[ -f "`+bucket+`/$2/$3" ]] || exit 3; cp "`+bucket+`/$2/$3" "$4" ;;
+  put) mkdir -p "$(dirname "`+bucket+`/$2/$3")"; cp "$4" "`+bucket+`/$2/$3" ;;
+  *) exit 2 ;;
+esac
+`)
+	// certbot stand-in: "issues" (records it) only when no certificate is there, as --keep-until-expiring does.
+	certbot := write("certbot", `#!/bin/bash
+if [[ -f "$LETSENCRYPT_DIR/live/app.example.com/cert.pem" ]]; then echo reinstall >>`+dir+`/certbot.log
+else mkdir -p "$LETSENCRYPT_DIR/live/app.example.com"; echo issued >"$LETSENCRYPT_DIR/live/app.example.com/cert.pem"; echo issue >>`+dir+`/certbot.log; fi
+`)
+	curl := write("curl", "#!/bin/sh\ncase \"$*\" in *api/token*) echo token ;; *) echo 192.0.2.10 ;; esac\n")
+	getent := write("getent", "#!/bin/sh\necho '192.0.2.10 STREAM app.example.com'\n")
+	systemctl := write("systemctl", "#!/bin/sh\n")
+	for i, host := range []string{"first", "replacement"} {
+		le := filepath.Join(dir, host, "letsencrypt")
+		if err := os.MkdirAll(filepath.Dir(le), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command("bash", "files/deploylab-certbot.sh")
+		cmd.Env = append(os.Environ(), "DOMAIN=app.example.com", "CERTBOT_EMAIL=ops@example.com", "FILES_BUCKET=bkt",
+			"DEPLOYLAB_S3="+s3, "CERTBOT="+certbot, "CURL="+curl, "GETENT="+getent, "SYSTEMCTL="+systemctl, "LETSENCRYPT_DIR="+le)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s host: %v\n%s", host, err, out)
+		}
+		if _, err := os.Stat(filepath.Join(bucket, "bkt", "letsencrypt", "backup.tar.gz")); err != nil {
+			t.Fatalf("after the %s host: no backup in the bucket", host)
+		}
+		log, _ := os.ReadFile(filepath.Join(dir, "certbot.log"))
+		if want := []string{"issue\n", "issue\nreinstall\n"}[i]; string(log) != want {
+			t.Errorf("after the %s host, certbot did %q, want %q", host, log, want)
+		}
+	}
+}
