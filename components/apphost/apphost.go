@@ -1,6 +1,7 @@
 // Package apphost is the EC2 host that runs the app in blue and green containers behind nginx, built entirely by
-// cloud-init: users and SSH, Docker, nginx, certbot, deploy.sh and its env file. The user data comes from a pure
-// renderer (RenderUserData), so what the tests check with the real tools is exactly what boots.
+// cloud-init: users and SSH, Docker, nginx, certbot, deploy.sh and its env file. The user data and the files
+// bundle it fetches from the host's own bucket (sha256-pinned; EC2 takes at most 16 KB of user data) come from a
+// pure renderer (RenderUserData), so what the tests check with the real tools is exactly what boots.
 package apphost
 
 import (
