@@ -41,7 +41,7 @@ const (
 	KubernetesKeyFingerprint = "DE15B14486CD377B9E876E1A234654DA9A296436"
 	// certbotHookPath runs after every issuance and renewal: the certificate is backed up to the host's bucket.
 	certbotHookPath = "/etc/letsencrypt/renewal-hooks/deploy/deploylab-backup"
-	readyPath         = "/usr/local/sbin/deploylab-ready"
+	readyPath       = "/usr/local/sbin/deploylab-ready"
 	// DockerDaemonPath bounds container logs on a 20 GiB disk and keeps containers running while dockerd
 	// restarts (an apt upgrade of docker.io would otherwise stop the live colour).
 	DockerDaemonPath = "/etc/docker/daemon.json"
