@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -120,6 +121,14 @@ func redact(s string) string {
 	return s
 }
 
+// maxAuthTries is the MaxAuthTries the drop-in asks for (sshd keeps the first value), sshd's default 6 without one.
+func maxAuthTries(dropIn string) string {
+	if m := regexp.MustCompile(`(?mi)^\s*MaxAuthTries\s+(\d+)`).FindStringSubmatch(dropIn); m != nil {
+		return m[1]
+	}
+	return "6"
+}
+
 func (h *host) sshd(ud userData) {
 	h.r.check("sshd -t", h.sh("sshd -t").err("sshd -t"))
 	dropIn, ok := ud.file(sshdDropIn)
@@ -149,7 +158,7 @@ func (h *host) sshd(ud userData) {
 				got[k] = v
 			}
 		}
-		for _, kv := range [][2]string{{"passwordauthentication", intent[u]}, {"permitrootlogin", "no"}, {"maxauthtries", "3"}} {
+		for _, kv := range [][2]string{{"passwordauthentication", intent[u]}, {"permitrootlogin", "no"}, {"maxauthtries", maxAuthTries(text)}} {
 			h.r.check(fmt.Sprintf("sshd -T user=%s: %s %s", u, kv[0], kv[1]), want(got[kv[0]] == kv[1], "got "+got[kv[0]]))
 		}
 	}
