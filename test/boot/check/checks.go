@@ -121,8 +121,12 @@ func redact(s string) string {
 	return s
 }
 
-// maxAuthTries is the MaxAuthTries the drop-in asks for (sshd keeps the first value), sshd's default 6 without one.
+// maxAuthTries is the global MaxAuthTries the drop-in asks for (sshd keeps the first value; a Match block is not
+// global), sshd's default 6 without one.
 func maxAuthTries(dropIn string) string {
+	if loc := regexp.MustCompile(`(?mi)^\s*Match\s`).FindStringIndex(dropIn); loc != nil {
+		dropIn = dropIn[:loc[0]]
+	}
 	if m := regexp.MustCompile(`(?mi)^\s*MaxAuthTries\s+(\d+)`).FindStringSubmatch(dropIn); m != nil {
 		return m[1]
 	}
