@@ -74,7 +74,7 @@ func TestMaxAuthTries(t *testing.T) {
 		"# MaxAuthTries 2\nMaxAuthTries 4\n":   "4",
 		"maxauthtries 5\nMaxAuthTries 3\n":     "5",
 		"PermitRootLogin no\n":                 "6",
-		"Match User a\n    MaxAuthTries 9\n":   "9",
+		"Match User a\n    MaxAuthTries 9\n":   "6",
 	} {
 		if got := maxAuthTries(dropIn); got != want {
 			t.Errorf("maxAuthTries(%q) = %s, want %s", dropIn, got, want)
