@@ -175,7 +175,7 @@ func Load(raw map[string]string) (*Config, error) {
 			problems = append(problems, fmt.Sprintf("%s: unknown key (known: %s)", key, strings.Join(KnownKeys(), ", ")))
 			continue
 		}
-		obj[name] = jsonValue(value)
+		obj[name] = jsonValue(value, fieldOf(cfg, name))
 	}
 	for _, name := range slices.Sorted(maps.Keys(obj)) {
 		if err := decodeStrict(obj[name], fieldOf(cfg, name)); err != nil {
@@ -200,9 +200,14 @@ func (e *ConfigError) Error() string {
 }
 
 // jsonValue turns a config value into JSON: objects, arrays, numbers and booleans arrive as JSON text, plain
-// strings arrive bare.
-func jsonValue(value string) json.RawMessage {
-	if json.Valid([]byte(value)) {
+// strings arrive bare. The engine hands every scalar over as text, so a string key's value that happens to read
+// as JSON (owner: "2026", "true", "null") is still that string; only an object or a list is decoded, so that one
+// given where a string belongs is reported as such.
+func jsonValue(value string, into any) json.RawMessage {
+	_, isString := into.(*string)
+	trimmed := strings.TrimSpace(value)
+	composite := strings.HasPrefix(trimmed, "{") || strings.HasPrefix(trimmed, "[")
+	if json.Valid([]byte(value)) && (!isString || composite) {
 		return json.RawMessage(value)
 	}
 	quoted, _ := json.Marshal(value)

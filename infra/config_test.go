@@ -3,6 +3,7 @@ package infra
 import (
 	"bufio"
 	"github.com/deploylab/deploylab/internal/stackfile"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -112,4 +113,26 @@ func TestReadmeExample(t *testing.T) {
 	require.NoError(t, os.WriteFile(path, block[1], 0o600))
 	_, err = loadFile(t, path)
 	require.NoError(t, err)
+}
+
+// TestScalarStringKeys checks that a string key keeps a value that reads as JSON: the engine (and the offline
+// plan) hand scalars over as bare text, so owner "2026" is the string 2026, not a number; an object where a string
+// belongs is still refused.
+func TestScalarStringKeys(t *testing.T) {
+	t.Parallel()
+	base := map[string]string{"deploylab:env": "dev", "deploylab:adminCidrs": `["198.51.100.0/24"]`, "deploylab:appHost": `{"passwordAuth": true}`}
+	for _, owner := range []string{"2026", "true", "null", `"quoted"`} {
+		t.Run(owner, func(t *testing.T) {
+			t.Parallel()
+			raw := maps.Clone(base)
+			raw["deploylab:owner"] = owner
+			cfg, err := Load(raw)
+			require.NoError(t, err)
+			require.Equal(t, owner, cfg.Owner)
+		})
+	}
+	raw := maps.Clone(base)
+	raw["deploylab:owner"] = `{"team": "a"}`
+	_, err := Load(raw)
+	require.ErrorContains(t, err, "deploylab:owner: value: got a object, want string")
 }

@@ -1,7 +1,9 @@
 package infra
 
 import (
+	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"reflect"
 	"strings"
@@ -84,4 +86,71 @@ func defaultText(v reflect.Value) string {
 		}
 	}
 	return ""
+}
+
+// TestProjectFileRequiresWhatTheProgramRequires holds Pulumi.yaml's defaults to what the CLI does with them. The CLI
+// refuses a stack that lacks a key declared without a `default`, and hands the program the default of every other
+// key it lacks (pulumi/pulumi v3.274.1 pkg/workspace/config.go, mergeConfig and createConfigValue). So a key without
+// a default must be one the program requires in every environment, and a default must read as "not set": the same
+// configuration, or the same problems, as leaving the key out. test/cli checks the same under the real engine.
+func TestProjectFileRequiresWhatTheProgramRequires(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile("../Pulumi.yaml")
+	require.NoError(t, err)
+	var project struct {
+		Config map[string]struct {
+			Default any `yaml:"default"`
+		} `yaml:"config"`
+	}
+	require.NoError(t, yaml.Unmarshal(data, &project))
+	valid := map[string]string{
+		"deploylab:env":        "dev",
+		"deploylab:owner":      "team",
+		"deploylab:adminCidrs": `["198.51.100.0/24"]`,
+		"deploylab:appHost":    `{"passwordAuth": true}`,
+	}
+	_, err = Load(valid)
+	require.NoError(t, err)
+	var required []string
+	for key, decl := range project.Config {
+		if decl.Default != nil {
+			continue
+		}
+		required = append(required, key)
+		without := maps.Clone(valid)
+		delete(without, key)
+		_, err := Load(without)
+		require.ErrorContains(t, err, key+":", "Pulumi.yaml makes %s required (no default), but the program accepts a stack without it", key)
+	}
+	require.ElementsMatch(t, []string{"deploylab:env", "deploylab:owner", "deploylab:adminCidrs"}, required)
+
+	for key, decl := range project.Config {
+		if decl.Default == nil {
+			continue
+		}
+		for _, env := range Envs {
+			t.Run(key+"/"+env, func(t *testing.T) {
+				t.Parallel()
+				base := map[string]string{"deploylab:env": env, "deploylab:owner": "team", "deploylab:adminCidrs": `["198.51.100.0/24"]`}
+				withDefault := maps.Clone(base)
+				withDefault[key] = engineEncoding(t, decl.Default)
+				wantCfg, wantErr := Load(base)
+				gotCfg, gotErr := Load(withDefault)
+				require.Equal(t, fmt.Sprint(wantErr), fmt.Sprint(gotErr), "the default of %s does not read as not set", key)
+				require.Equal(t, wantCfg, gotCfg, "the default of %s does not read as not set", key)
+			})
+		}
+	}
+}
+
+// engineEncoding renders a Pulumi.yaml default the way the engine hands it to a program: strings, numbers and
+// booleans as text, anything else as JSON (createConfigValue).
+func engineEncoding(t *testing.T, v any) string {
+	switch v.(type) {
+	case string, int, bool:
+		return fmt.Sprint(v)
+	}
+	out, err := json.Marshal(v)
+	require.NoError(t, err)
+	return string(out)
 }

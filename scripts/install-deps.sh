@@ -5,7 +5,8 @@ set -o errexit -o nounset -o pipefail
 
 PACKAGES=(
 	nginx cloud-init openssh-server openssh-client sudo whois python3 shellcheck
-	docker-compose lsof iproute2 nftables curl wrk debootstrap groovy util-linux gpg
+	docker-compose lsof iproute2 nftables curl wrk debootstrap groovy util-linux
+	jq git bsdutils gpg
 )
 
 main() {
