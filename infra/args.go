@@ -48,6 +48,8 @@ func AppHostArgs(c *Config, vpc, subnet pulumi.StringInput, tags map[string]stri
 			// The host is the student's own practice machine: they install, configure and break things on it.
 			Sudo: true,
 		}}
+		// The class's Kubernetes part runs from the student's host, with the kubeconfig the class gives them.
+		args.Kubectl = c.GKE.Enabled
 	}
 	return args
 }

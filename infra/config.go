@@ -59,7 +59,8 @@ type AppHostConfig struct {
 	AppName string `json:"appName"`
 	// AppPort is the container port the app listens on. Optional, default 8080.
 	AppPort int `json:"appPort"`
-	// HealthPath is the app's health endpoint. Optional, default /actuator/health (Spring Boot).
+	// HealthPath is the app's health endpoint. Optional, default /actuator/health/readiness (Spring Boot's
+	// readiness group; the app sets management.endpoint.health.probes.enabled=true).
 	HealthPath string `json:"healthPath"`
 	// BluePort and GreenPort are the host ports of the two colours. Optional, default 8081 and 8082.
 	BluePort  int `json:"bluePort"`

@@ -95,7 +95,7 @@ func TestDefaults(t *testing.T) {
 		require.Equal(t, env == "prod", *c.AppHost.ElasticIP, env)
 		require.Equal(t, env == "training", *c.GKE.Spot, env)
 		require.True(t, *c.AppHost.Enabled)
-		require.Equal(t, "/actuator/health", c.AppHost.HealthPath)
+		require.Equal(t, "/actuator/health/readiness", c.AppHost.HealthPath)
 		require.Equal(t, 8081, c.AppHost.BluePort)
 		require.Equal(t, 8082, c.AppHost.GreenPort)
 	}

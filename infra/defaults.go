@@ -9,7 +9,7 @@ const (
 	DefaultAdminUser       = "deploy"
 	DefaultAppName         = "app"
 	DefaultAppPort         = 8080
-	DefaultHealthPath      = "/actuator/health"
+	DefaultHealthPath      = "/actuator/health/readiness"
 	DefaultBluePort        = 8081
 	DefaultGreenPort       = 8082
 	DefaultVolumeSizeGiB   = 20

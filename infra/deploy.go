@@ -1,6 +1,7 @@
 package infra
 
 import (
+	"github.com/pulumi/pulumi-tls/sdk/v5/go/tls"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/deploylab/deploylab/components/apphost"
@@ -55,9 +56,20 @@ func deployAWS(ctx *pulumi.Context, c *Config, tags map[string]string, out pulum
 	// key, the listener and the target groups; Jenkins reaches the host at a private address fixed in advance,
 	// and the host joins the target groups once it exists.
 	hostArgs := AppHostArgs(c, vpc, subnet, tags, nil)
+	// The host key comes before Jenkins and the host: Jenkins pins its public half in known_hosts (so a replaced
+	// host at the same address is still trusted) and the host needs Jenkins' deploy key; made first, neither
+	// waits for the other.
+	hostKey, err := NewAppHostKey(ctx)
+	if err != nil {
+		return err
+	}
+	hostArgs.HostKey = hostKey
+	out["appHostPublicKey"] = hostKey.PublicKeyOpenssh
 	if c.Jenkins.Enabled {
 		hostArgs.PrivateIP = appHostPrivateIP(net)
-		ci, err := jenkins.NewController(ctx, "jenkins", JenkinsArgs(c, vpc, subnet, hostArgs.PrivateIP, tags))
+		ciArgs := JenkinsArgs(c, vpc, subnet, hostArgs.PrivateIP, tags)
+		ciArgs.AppHostKey = hostKey.PublicKeyOpenssh
+		ci, err := jenkins.NewController(ctx, "jenkins", ciArgs)
 		if err != nil {
 			return err
 		}
@@ -83,6 +95,7 @@ func deployAWS(ctx *pulumi.Context, c *Config, tags map[string]string, out pulum
 			ListenerArn:         alb.ListenerArn,
 			BlueTargetGroupArn:  alb.TargetGroupArns["blue"],
 			GreenTargetGroupArn: alb.TargetGroupArns["green"],
+			DNSName:             alb.DNSName,
 		}
 		out["albDnsName"] = alb.DNSName
 		out["albListenerArn"] = alb.ListenerArn
@@ -106,6 +119,12 @@ func deployAWS(ctx *pulumi.Context, c *Config, tags map[string]string, out pulum
 		out["passwords"] = host.Passwords
 	}
 	return nil
+}
+
+// NewAppHostKey is the app host's SSH host key (ED25519), kept in state: every replacement of the host serves
+// the same key. Its PublicKeyOpenssh is what Jenkins writes to known_hosts (jenkins.ControllerArgs.AppHostKey).
+func NewAppHostKey(ctx *pulumi.Context) (*tls.PrivateKey, error) {
+	return tls.NewPrivateKey(ctx, "app-host-key", &tls.PrivateKeyArgs{Algorithm: pulumi.String("ED25519")})
 }
 
 // appHostPrivateIP is the app host's fixed address: the tenth of the first subnet (AWS keeps the first four).

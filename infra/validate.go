@@ -106,6 +106,10 @@ func validateAppHost(p *problems, c *Config) {
 		p.add("appHost.sshPublicKeys", "is empty and passwordAuth is false: nobody could log in over SSH (add a key or set passwordAuth: true)")
 	}
 	validateDomain(p, "appHost", a.Domain, a.CertbotEmail)
+	if a.Domain != "" && c.BlueGreen.Enabled {
+		// The name would resolve to the ALB, so the host's HTTP-01 challenge could never validate.
+		p.add("appHost.domain", "%q with blueGreen.enabled: the name points at the ALB, where certbot on the host cannot answer Let's Encrypt; leave appHost.domain empty and put the ALB's certificate in blueGreen.certificateArn (ACM)", a.Domain)
+	}
 	if !strings.HasPrefix(a.HealthPath, "/") {
 		p.add("appHost.healthPath", "%q must start with / (e.g. /actuator/health)", a.HealthPath)
 	}

@@ -10,7 +10,11 @@
 # Every USERDATA_DIR/*.yaml is booted, one after the other, as a systemd container (systemd as PID 1, privileged)
 # whose cloud-init reads it through the NoCloud datasource and runs all of its real boot stages. Then
 # test/boot/check asserts the result, deploys the test app twice with deploy.sh as the admin user, reboots the
-# container and asserts again. The Debian rootfs is debootstrapped from the apt mirror this machine uses and cached
+# container and asserts again. Rendered user data fetches the host's files from S3 at boot
+# (components/apphost/files/deploylab-bootstrap.sh): the objects come from USERDATA_DIR/NAME.plan.json beside NAME.yaml (what
+# `pulumi up` would upload) and test/boot/fakeaws serves them, with IMDSv2 credentials and SigV4 checked as S3
+# does, on the Docker bridge; each container gets /etc/deploylab/aws-endpoints.env pointing there, so the host's
+# own fetch code runs unchanged. The Debian rootfs is debootstrapped from the apt mirror this machine uses and cached
 # under ~/.cache/deploylab/boot/ (BOOT_CACHE_DIR), outside the work tree like Go's build cache, so every clone
 # on a machine shares it; it is rebuilt only when missing (delete the directory to rebuild).
 set -o errexit -o nounset -o pipefail
@@ -38,12 +42,14 @@ openssh-server,sudo,ca-certificates,iproute2,curl,gnupg,lsof,procps,locales,netb
 WORK_DIR=""
 CONTAINERS=()
 LOOPS=()
+FAKEAWS_PID=""
 
 log() { printf '[boot-test %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 cleanup() {
   local c
+  stop_fakeaws
   for c in "${CONTAINERS[@]+"${CONTAINERS[@]}"}"; do
     "${DOCKER}" rm -f --volumes "${c}" >/dev/null 2>&1 || true
   done
@@ -138,6 +144,45 @@ build_app() {
   done
   "${DOCKER}" save -o "${WORK_DIR}/app-images.tar" deploylab-testapp:boot-v1 deploylab-testapp:boot-v2
   (cd "${REPO_ROOT}" && "${GO}" build -o "${WORK_DIR}/check" ./test/boot/check)
+  (cd "${REPO_ROOT}" && "${GO}" build -o "${WORK_DIR}/fakeaws" ./test/boot/fakeaws)
+}
+
+# start_fakeaws serves the objects of one host's plan.json (none: nothing to serve) on the Docker bridge's gateway
+# address (reachable from the boot containers, not from outside this machine) and writes the endpoints file the
+# container mounts. One per host: two plans may give their buckets the same mock name.
+start_fakeaws() {
+  local plan="$1" gateway plans=()
+  stop_fakeaws
+  gateway="$("${DOCKER}" network inspect bridge -f '{{range .IPAM.Config}}{{.Gateway}}{{end}}' 2>/dev/null || true)"
+  if [[ -z "${gateway}" ]]; then
+    gateway="$(ip -4 -o addr show docker0 2>/dev/null | awk '{print $4}' | cut -d/ -f1 | head -n 1)"
+  fi
+  [[ -n "${gateway}" ]] || die "no address of the Docker bridge (docker network inspect bridge; ip addr show docker0)"
+  if [[ -f "${plan}" ]]; then plans=("${plan}"); fi
+  rm -rf "${WORK_DIR:?}/objects" "${WORK_DIR}/fakeaws.addr"
+  mkdir -p "${WORK_DIR}/objects"
+  "${WORK_DIR}/fakeaws" -listen "${gateway}:0" -addr-file "${WORK_DIR}/fakeaws.addr" -objects "${WORK_DIR}/objects" \
+    "${plans[@]+"${plans[@]}"}" >"${WORK_DIR}/fakeaws.log" 2>&1 &
+  FAKEAWS_PID=$!
+  local i
+  for i in $(seq 1 50); do
+    [[ -s "${WORK_DIR}/fakeaws.addr" ]] && break
+    kill -0 "${FAKEAWS_PID}" 2>/dev/null || { cat "${WORK_DIR}/fakeaws.log" >&2; die "fakeaws did not start"; }
+    sleep 0.2
+  done
+  [[ -s "${WORK_DIR}/fakeaws.addr" ]] || die "fakeaws did not listen within ${i} tries"
+  local addr
+  addr="$(cat "${WORK_DIR}/fakeaws.addr")"
+  printf 'IMDS_URL=http://%s\nS3_URL=http://%s/s3\n' "${addr}" "${addr}" >"${WORK_DIR}/aws-endpoints.env"
+  log "fakeaws (IMDSv2 + S3) on ${addr}: $(head -n 1 "${WORK_DIR}/fakeaws.log")"
+}
+
+stop_fakeaws() {
+  if [[ -n "${FAKEAWS_PID}" ]]; then
+    kill "${FAKEAWS_PID}" 2>/dev/null || true
+    wait "${FAKEAWS_PID}" 2>/dev/null || true
+    FAKEAWS_PID=""
+  fi
 }
 
 # seed writes the NoCloud seed of one host. Hand-written samples carry __DEPLOY_SH_B64__ where rendered user data
@@ -190,8 +235,10 @@ boot_one() {
   container="deploylab-boot-${name}-$$"
   seed_dir="${WORK_DIR}/seed/${name}"
   seed "${userdata}" "${seed_dir}" "${name}"
+  start_fakeaws "$(dirname "${userdata}")/${name}.plan.json"
   start="$(date +%s)"
-  if ! start_host "${container}" "${seed_dir}" "${name}"; then
+  if ! start_host "${container}" "${seed_dir}" "${name}" \
+    -v "${WORK_DIR}/aws-endpoints.env:/etc/deploylab/aws-endpoints.env:ro"; then
     printf '%s: 0 passed, 1 failed\n' "${container}" >"${WORK_DIR}/${name}.result"
     log "${name}: FAIL: the boot container did not start"
     return 1
@@ -200,9 +247,10 @@ boot_one() {
   ready="$(date +%s)"
   log "${name}: boot to cloud-init done: $((ready - start)) s (container start to \`cloud-init status --wait\`)"
   "${WORK_DIR}/check" -docker "${DOCKER}" -container "${container}" -userdata "${seed_dir}/user-data" \
-    -app-images "${WORK_DIR}/app-images.tar" \
+    -app-images "${WORK_DIR}/app-images.tar" -objects "${WORK_DIR}/objects" \
     -image1 deploylab-testapp:boot-v1 -image2 deploylab-testapp:boot-v2 | tee "${WORK_DIR}/${name}.result" || rc=1
   log "${name}: boot + checks: $(($(date +%s) - start)) s"
+  stop_fakeaws
   if [[ "${BOOT_KEEP:-0}" != 1 ]]; then
     "${DOCKER}" rm -f --volumes "${container}" >/dev/null 2>&1 || true
   fi

@@ -1,19 +1,24 @@
 // Package apphost is the EC2 host that runs the app in blue and green containers behind nginx, built entirely by
-// cloud-init: users and SSH, Docker, nginx, certbot, deploy.sh and its env file. The user data comes from a pure
-// renderer (RenderUserData), so what the tests check with the real tools is exactly what boots.
+// cloud-init: users and SSH, Docker, nginx, certbot, deploy.sh and its env file. The user data and the files
+// bundle it fetches from the host's own bucket (sha256-pinned; EC2 takes at most 16 KB of user data) come from a
+// pure renderer (RenderUserData), so what the tests check with the real tools is exactly what boots.
 package apphost
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"regexp"
 	"strings"
 
+	"github.com/deploylab/deploylab/components/internal/ec2arch"
 	"github.com/deploylab/deploylab/internal/shacrypt"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/s3"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ssm"
 	"github.com/pulumi/pulumi-random/sdk/v4/go/random"
+	"github.com/pulumi/pulumi-tls/sdk/v5/go/tls"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
@@ -40,6 +45,10 @@ type Host struct {
 	// Passwords maps user to password for the users with PasswordAuth; always secret.
 	Passwords       pulumi.StringMapOutput `pulumi:"passwords"`
 	SecurityGroupID pulumi.IDOutput        `pulumi:"securityGroupId"`
+	// HostPublicKey is the host's SSH host key in OpenSSH format, for a known_hosts line.
+	HostPublicKey pulumi.StringOutput `pulumi:"hostPublicKey"`
+	// FilesBucket is the host's own bucket: its files bundle and host key.
+	FilesBucket pulumi.IDOutput `pulumi:"filesBucket"`
 }
 
 // NewHost creates the host, its security group, role, instance profile, passwords and optional Elastic IP.
@@ -69,7 +78,8 @@ func NewHost(ctx *pulumi.Context, name string, args *HostArgs, opts ...pulumi.Re
 		return m
 	}
 
-	ami, err := ssm.LookupParameter(ctx, &ssm.LookupParameterArgs{Name: fmt.Sprintf(images[a.Image].ssmParameter, arch(a.InstanceType))}, parent)
+	arch, _ := ec2arch.ForInstanceType(a.InstanceType) // validated above
+	ami, err := ssm.LookupParameter(ctx, &ssm.LookupParameterArgs{Name: fmt.Sprintf(images[a.Image].ssmParameter, arch)}, parent)
 	if err != nil {
 		return nil, fmt.Errorf("apphost %s: look up the %s image: %w", name, a.Image, err)
 	}
@@ -118,22 +128,57 @@ func NewHost(ctx *pulumi.Context, name string, args *HostArgs, opts ...pulumi.Re
 	}
 	alb, registry := optionalString(nil), optionalString(a.ECRRepositoryURL)
 	if a.ALB != nil {
-		alb = pulumi.All(a.ALB.ListenerArn, a.ALB.BlueTargetGroupArn, a.ALB.GreenTargetGroupArn).ApplyT(func(v []any) string {
-			return strings.Join([]string{v[0].(string), v[1].(string), v[2].(string)}, " ")
+		alb = pulumi.All(a.ALB.ListenerArn, a.ALB.BlueTargetGroupArn, a.ALB.GreenTargetGroupArn, a.ALB.DNSName).ApplyT(func(v []any) string {
+			return strings.Join([]string{v[0].(string), v[1].(string), v[2].(string), v[3].(string)}, " ")
 		}).(pulumi.StringOutput)
 		if err := allowALBSwitch(ctx, name, role, a.ALB.ListenerArn, parent); err != nil {
 			return nil, err
 		}
 	}
-	userData := pulumi.All(hashes.ToStringMapOutput(), deployKey, alb, registry).ApplyT(func(v []any) (string, error) {
+	files, err := newFilesBucket(ctx, name, a, role, parent)
+	if err != nil {
+		return nil, err
+	}
+	rendered := pulumi.All(hashes.ToStringMapOutput(), deployKey, alb, registry, files.bucket.ID()).ApplyT(func(v []any) (Rendered, error) {
 		// The tls provider ends an OpenSSH public key with a newline; authorized_keys wants one line.
-		u := UserDataArgs{Host: a, DeployKey: strings.TrimSpace(v[1].(string)), PasswordHashes: v[0].(map[string]string)}
-		if arns := strings.Fields(v[2].(string)); len(arns) == 3 {
-			u.ALB = &ALBTargets{Listener: arns[0], Blue: arns[1], Green: arns[2]}
+		u := UserDataArgs{Host: a, DeployKey: strings.TrimSpace(v[1].(string)), PasswordHashes: v[0].(map[string]string),
+			FilesBucket: string(v[4].(pulumi.ID)), HostKey: true}
+		if f := strings.Fields(v[2].(string)); len(f) == 4 {
+			u.ALB = &ALBTargets{Listener: f[0], Blue: f[1], Green: f[2], DNSName: f[3]}
 		}
 		u.ECRRegistry, _, _ = strings.Cut(v[3].(string), "/")
 		return RenderUserData(u)
-	}).(pulumi.StringOutput)
+	})
+	userData := rendered.ApplyT(func(r any) string { return r.(Rendered).UserData }).(pulumi.StringOutput)
+	// The bundle holds no secret (password hashes are in the user data only, the host key is its own object):
+	// it is not marked secret just because the same render read the password hashes.
+	bundle := pulumi.Unsecret(rendered.ApplyT(func(r any) string {
+		return base64.StdEncoding.EncodeToString(r.(Rendered).Bundle.Archive)
+	}).(pulumi.StringOutput)).(pulumi.StringOutput)
+	objects, err := files.upload(ctx, name, bundle, parent)
+	if err != nil {
+		return nil, err
+	}
+	instanceOpts := []pulumi.ResourceOption{parent,
+		// The SSM parameter moves to each new image release; following it would replace the host on an ordinary
+		// `pulumi up`. A new image is taken deliberately: `pulumi up --replace <instance URN>`.
+		pulumi.IgnoreChanges([]string{"ami"}),
+		// The host fetches its files at boot: they and the right to read them exist first.
+		pulumi.DependsOn(objects)}
+	if a.PrivateIP != "" {
+		reservation, err := ec2.NewSubnetCidrReservation(ctx, name+"-ip", &ec2.SubnetCidrReservationArgs{
+			SubnetId:        a.SubnetID,
+			CidrBlock:       pulumi.String(a.PrivateIP + "/32"),
+			ReservationType: pulumi.String("explicit"), // AWS assigns none of it; only an explicit request gets it
+			Description:     pulumi.String("deploylab app host " + name + " fixed address"),
+		}, parent)
+		if err != nil {
+			return nil, err
+		}
+		// private_ip is ForceNew and one address is held by one instance: the default create-before-delete
+		// would fail with InvalidIPAddress.InUse, so the old host goes first.
+		instanceOpts = append(instanceOpts, pulumi.DeleteBeforeReplace(true), pulumi.DependsOn([]pulumi.Resource{reservation}))
+	}
 
 	instance, err := ec2.NewInstance(ctx, name, &ec2.InstanceArgs{
 		Ami:                      pulumi.String(ami.Value),
@@ -161,10 +206,7 @@ func NewHost(ctx *pulumi.Context, name string, args *HostArgs, opts ...pulumi.Re
 		// The stable password salts keep unchanged code from producing changed user data.
 		UserDataReplaceOnChange: pulumi.Bool(true),
 		Tags:                    tags(""),
-	}, parent,
-		// The SSM parameter moves to each new image release; following it would replace the host on an ordinary
-		// `pulumi up`. A new image is taken deliberately: `pulumi up --replace <instance URN>`.
-		pulumi.IgnoreChanges([]string{"ami"}))
+	}, instanceOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -185,6 +227,8 @@ func NewHost(ctx *pulumi.Context, name string, args *HostArgs, opts ...pulumi.Re
 	}
 	host.Passwords = pulumi.ToSecret(passwords.ToStringMapOutput()).(pulumi.StringMapOutput)
 	host.SecurityGroupID = sg.ID()
+	host.HostPublicKey = files.hostKey.PublicKeyOpenssh
+	host.FilesBucket = files.bucket.ID()
 
 	if err := ctx.RegisterResourceOutputs(host, pulumi.Map{
 		"instanceId":      host.InstanceID,
@@ -194,6 +238,8 @@ func NewHost(ctx *pulumi.Context, name string, args *HostArgs, opts ...pulumi.Re
 		"appUrl":          host.AppURL,
 		"passwords":       host.Passwords,
 		"securityGroupId": host.SecurityGroupID,
+		"hostPublicKey":   host.HostPublicKey,
+		"filesBucket":     host.FilesBucket,
 	}); err != nil {
 		return nil, err
 	}
@@ -319,4 +365,77 @@ func optionalPlainString(s string) pulumi.StringPtrInput {
 		return nil
 	}
 	return pulumi.String(s)
+}
+
+// filesBucket is a host's own bucket and its SSH host key.
+type filesBucket struct {
+	tags    pulumi.StringMap
+	bucket  *s3.BucketV2
+	hostKey *tls.PrivateKey
+	policy  *iam.RolePolicy
+}
+
+// newFilesBucket creates the host's private bucket, lets the host's role read its objects and nothing else, and
+// makes the host key unless one is given. One bucket per host keeps a student's host from reading another's key
+// with nothing but IAM resource ARNs. The bucket outlives instance replacements (its name does not depend on the
+// user data). S3 encrypts every new object (SSE-S3) by default since January 2023.
+func newFilesBucket(ctx *pulumi.Context, name string, a HostArgs, role *iam.Role, parent pulumi.ResourceOption) (*filesBucket, error) {
+	f := &filesBucket{hostKey: a.HostKey}
+	var err error
+	if f.hostKey == nil {
+		if f.hostKey, err = tls.NewPrivateKey(ctx, name+"-host-key", &tls.PrivateKeyArgs{Algorithm: pulumi.String("ED25519")}, parent); err != nil {
+			return nil, err
+		}
+	}
+	f.tags = pulumi.StringMap{"Name": pulumi.String(name + "-files")}
+	for k, v := range a.Tags {
+		f.tags[k] = pulumi.String(v)
+	}
+	// Bucket names allow neither _ nor upper case, which user names may hold.
+	prefix := "deploylab-" + strings.ReplaceAll(strings.ToLower(name), "_", "-")
+	if len(prefix) > 36 {
+		prefix = prefix[:36]
+	}
+	f.bucket, err = s3.NewBucketV2(ctx, name+"-files", &s3.BucketV2Args{
+		BucketPrefix: pulumi.String(prefix + "-"),
+		ForceDestroy: pulumi.Bool(true), // holds only what the stack itself uploads and the certificate backup
+		Tags:         f.tags,
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s3.NewBucketPublicAccessBlock(ctx, name+"-files-private", &s3.BucketPublicAccessBlockArgs{
+		Bucket: f.bucket.ID(), BlockPublicAcls: pulumi.Bool(true), BlockPublicPolicy: pulumi.Bool(true),
+		IgnorePublicAcls: pulumi.Bool(true), RestrictPublicBuckets: pulumi.Bool(true),
+	}, parent); err != nil {
+		return nil, err
+	}
+	// Read its files; read and write its certificate backup (deploylab-certbot); list, so a missing backup is a
+	// 404 and not a 403. Nothing else of the bucket, nothing of any other.
+	f.policy, err = iam.NewRolePolicy(ctx, name+"-files", &iam.RolePolicyArgs{Role: role.ID(),
+		Policy: pulumi.Sprintf(`{"Version":"2012-10-17","Statement":[`+
+			`{"Effect":"Allow","Action":"s3:GetObject","Resource":["%[1]s/host/*","%[1]s/letsencrypt/*"]},`+
+			`{"Effect":"Allow","Action":"s3:PutObject","Resource":"%[1]s/letsencrypt/*"},`+
+			`{"Effect":"Allow","Action":"s3:ListBucket","Resource":"%[1]s"}]}`, f.bucket.Arn),
+	}, parent)
+	return f, err
+}
+
+// upload puts the files bundle and the host key into the bucket and returns what the instance must wait for.
+func (f *filesBucket) upload(ctx *pulumi.Context, name string, bundle pulumi.StringOutput, parent pulumi.ResourceOption) ([]pulumi.Resource, error) {
+	files, err := s3.NewBucketObjectv2(ctx, name+"-files", &s3.BucketObjectv2Args{
+		Bucket: f.bucket.ID(), Key: pulumi.String(FilesObjectKey), ContentBase64: bundle,
+		ContentType: pulumi.String("application/gzip"), Tags: f.tags,
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	key, err := s3.NewBucketObjectv2(ctx, name+"-host-key", &s3.BucketObjectv2Args{
+		Bucket: f.bucket.ID(), Key: pulumi.String(HostKeyObjectKey),
+		Content: pulumi.ToSecret(f.hostKey.PrivateKeyOpenssh).(pulumi.StringOutput), Tags: f.tags,
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	return []pulumi.Resource{files, key, f.policy}, nil
 }

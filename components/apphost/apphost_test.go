@@ -1,8 +1,15 @@
 package apphost
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"github.com/deploylab/deploylab/internal/testutil"
+	"io"
 	"os/exec"
 	"regexp"
 	"sort"
@@ -41,6 +48,8 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 	case "aws:ec2/eip:Eip":
 		outs["publicIp"] = resource.NewStringProperty("198.51.100.20")
 		outs["publicDns"] = resource.NewStringProperty("ec2-198-51-100-20.compute.amazonaws.com")
+	case "aws:s3/bucketV2:BucketV2":
+		outs["arn"] = resource.NewStringProperty("arn:aws:s3:::" + args.Name + "-id")
 	case "aws:iam/role:Role", "aws:iam/instanceProfile:InstanceProfile":
 		outs["name"] = resource.NewStringProperty(args.Name)
 	}
@@ -279,10 +288,10 @@ func TestHostPasswords(t *testing.T) {
 		if err != nil || strings.TrimSpace(string(out)) != u.Hash {
 			t.Errorf("%s: mkpasswd gives %q (%v), user data has %q", u.Name, out, err, u.Hash)
 		}
-		if u.Name == "deploy" && !contains(u.Keys, jenkinsKey) {
-			t.Errorf("deploy key not authorized for the admin: %v", u.Keys)
+		if u.Name == "deploy" && !contains(u.Keys, DeployKeyOptions+" "+jenkinsKey) {
+			t.Errorf("deploy key not authorized (restricted) for the admin: %v", u.Keys)
 		}
-		if u.Name != "deploy" && contains(u.Keys, jenkinsKey) {
+		if u.Name != "deploy" && strings.Contains(strings.Join(u.Keys, "\n"), jenkinsKey) {
 			t.Errorf("deploy key authorized for %s", u.Name)
 		}
 	}
@@ -295,8 +304,132 @@ func TestHostPasswords(t *testing.T) {
 			t.Errorf("salt %s = %v; want 16 alphanumerics with no keepers (stable)", s.Name, s.Inputs)
 		}
 	}
-	if !strings.Contains(userData, "Match User deploy,alice\n") || !strings.Contains(userData, "backend = systemd") {
+	if !strings.Contains(userData, "Match User deploy,alice\n") || !strings.Contains(bundleFiles(t, r.m)["/etc/fail2ban/jail.d/deploylab-sshd.local"], "backend = systemd") {
 		t.Error("password login without its Match block or fail2ban")
+	}
+}
+
+// bundleFiles unpacks the files bundle the host uploaded, checking the user data pins its sha256.
+func bundleFiles(t *testing.T, m *mocks) map[string]string {
+	t.Helper()
+	var archive []byte
+	for _, o := range m.byType("aws:s3/bucketObjectv2:BucketObjectv2") {
+		if o.Inputs["key"].StringValue() == FilesObjectKey {
+			if o.Inputs["contentBase64"].IsSecret() {
+				t.Error("the files bundle is secret: it holds no secret and must stay readable in plans")
+			}
+			b, err := base64.StdEncoding.DecodeString(testutil.Unwrap(o.Inputs["contentBase64"]).StringValue())
+			if err != nil {
+				t.Fatal(err)
+			}
+			archive = b
+		}
+	}
+	sum := sha256.Sum256(archive)
+	ud := testutil.Unwrap(m.byType("aws:ec2/instance:Instance")[0].Inputs["userData"]).StringValue()
+	if !strings.Contains(ud, hex.EncodeToString(sum[:])) {
+		t.Errorf("the user data does not pin the uploaded bundle's sha256 %x", sum)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(archive))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{}
+	tr := tar.NewReader(zr)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return files
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(tr)
+		files["/"+strings.TrimSuffix(hdr.Name, "/")] = string(body)
+	}
+}
+
+// TestHostFiles: the host's own private bucket holds its files and its host key; the role reads only that bucket;
+// the host key is secret and never in the user data; the host waits for both objects.
+func TestHostFiles(t *testing.T) {
+	t.Parallel()
+	r, err := run(t, baseArgs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := r.m
+	files := bundleFiles(t, m)
+	for _, path := range []string{DeployScriptPath, DeployEnvPath, DockerDaemonPath, readyPath} {
+		if files[path] == "" {
+			t.Errorf("the bundle lacks %s", path)
+		}
+	}
+	var key pulumi.MockResourceArgs
+	for _, o := range m.byType("aws:s3/bucketObjectv2:BucketObjectv2") {
+		if o.Inputs["bucket"].StringValue() != "web-files-id" {
+			t.Errorf("object %s in bucket %v, want the host's own", o.Name, o.Inputs["bucket"])
+		}
+		if o.Inputs["key"].StringValue() == HostKeyObjectKey {
+			key = o
+		}
+	}
+	if !key.Inputs["content"].IsSecret() {
+		t.Errorf("host key object %v: content not secret", key.Inputs)
+	}
+	if k := m.byType("tls:index/privateKey:PrivateKey"); len(k) != 1 || k[0].Inputs["algorithm"].StringValue() != "ED25519" {
+		t.Errorf("host key = %v, want one ED25519 tls.PrivateKey", k)
+	}
+	pab := m.byType("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+	if len(pab) != 1 {
+		t.Fatalf("%d public access blocks", len(pab))
+	}
+	for _, f := range []string{"blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"} {
+		if !pab[0].Inputs[resource.PropertyKey(f)].BoolValue() {
+			t.Errorf("public access block %s is off", f)
+		}
+	}
+	var policy string
+	for _, p := range m.byType("aws:iam/rolePolicy:RolePolicy") {
+		if p.Name == "web-files" {
+			policy = p.Inputs["policy"].StringValue()
+		}
+	}
+	for _, want := range []string{`"s3:GetObject","Resource":["arn:aws:s3:::web-files-id/host/*"`, `"s3:PutObject","Resource":"arn:aws:s3:::web-files-id/letsencrypt/*"`} {
+		if !strings.Contains(policy, want) {
+			t.Errorf("role policy lacks %s:\n%s", want, policy)
+		}
+	}
+	inst := m.byType("aws:ec2/instance:Instance")[0]
+	deps := fmt.Sprint(inst.RegisterRPC.GetDependencies())
+	for _, name := range []string{"web-files", "web-host-key"} {
+		if !strings.Contains(deps, "::"+name) {
+			t.Errorf("the instance does not wait for %s: %s", name, deps)
+		}
+	}
+	if inst.RegisterRPC.GetDeleteBeforeReplace() || len(m.byType("aws:ec2/subnetCidrReservation:SubnetCidrReservation")) != 0 {
+		t.Error("without a fixed address: delete-before-replace or a reservation")
+	}
+	if ud := testutil.Unwrap(inst.Inputs["userData"]).StringValue(); strings.Contains(ud, "PRIVATE KEY") {
+		t.Error("a private key reached the user data")
+	}
+
+	args := baseArgs()
+	args.PrivateIP = "10.0.1.10"
+	r, err = run(t, args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst = r.m.byType("aws:ec2/instance:Instance")[0]
+	res := r.m.byType("aws:ec2/subnetCidrReservation:SubnetCidrReservation")
+	if len(res) != 1 || res[0].Inputs["cidrBlock"].StringValue() != "10.0.1.10/32" || res[0].Inputs["reservationType"].StringValue() != "explicit" ||
+		res[0].Inputs["subnetId"].StringValue() != "subnet-0abc" {
+		t.Errorf("reservation = %v, want an explicit 10.0.1.10/32 in the subnet", res)
+	}
+	if !inst.RegisterRPC.GetDeleteBeforeReplace() || inst.Inputs["privateIp"].StringValue() != "10.0.1.10" {
+		t.Error("a fixed address without delete-before-replace: a replacement would fail with InvalidIPAddress.InUse")
+	}
+	if !strings.Contains(fmt.Sprint(inst.RegisterRPC.GetDependencies()), "::web-ip") {
+		t.Error("the instance does not wait for its address reservation")
 	}
 }
 
@@ -394,12 +527,18 @@ func TestHostInvalid(t *testing.T) {
 	}
 }
 
+// TestArch: the image looked up follows the instance type's architecture (components/internal/ec2arch), a1 too.
 func TestArch(t *testing.T) {
 	t.Parallel()
-	for typ, want := range map[string]string{"t3.small": "amd64", "t4g.small": "arm64", "m7gd.large": "arm64", "c6gn.xlarge": "arm64",
-		"im4gn.large": "arm64", "g4dn.xlarge": "amd64", "m6i.large": "amd64", "x2gd.large": "arm64"} {
-		if got := arch(typ); got != want {
-			t.Errorf("arch(%s) = %s, want %s", typ, got, want)
+	for typ, want := range map[string]string{"t3.small": "amd64", "a1.large": "arm64", "m7gd.large": "arm64"} {
+		args := baseArgs()
+		args.InstanceType = typ
+		r, err := run(t, args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.m.lookups) != 1 || !strings.HasSuffix(r.m.lookups[0], "/"+want) {
+			t.Errorf("%s: looked up %v, want the %s image", typ, r.m.lookups, want)
 		}
 	}
 }

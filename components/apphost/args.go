@@ -9,7 +9,10 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/pulumi/pulumi-tls/sdk/v5/go/tls"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/deploylab/deploylab/components/internal/ec2arch"
 )
 
 // HostArgs configures an app host. Fields without Pulumi types are plain so the user data renders from them
@@ -19,8 +22,8 @@ type HostArgs struct {
 	SubnetID pulumi.StringInput
 	// VpcID is the VPC of SubnetID, where the security group lives. Required.
 	VpcID pulumi.StringInput
-	// InstanceType is the EC2 instance type. Optional, default t3.small. Graviton types (t4g, m7g, …) get the arm64
-	// image.
+	// InstanceType is the EC2 instance type. Optional, default t3.small. Graviton types (a1, t4g, m7g, …) get the
+	// arm64 image (components/internal/ec2arch).
 	InstanceType string
 	// Image is the official image: debian-12 or ubuntu-24.04. Optional, default debian-12 (the release the boot test
 	// boots, so what is tested is what runs).
@@ -34,8 +37,14 @@ type HostArgs struct {
 	PasswordAuth bool
 	// ExtraUsers are further Linux users, e.g. a classroom student. Optional, default none; the admin always exists.
 	ExtraUsers []User
-	// DeployKey is an SSH public key (Jenkins's) authorized for AdminUser only. Optional.
+	// DeployKey is an SSH public key (Jenkins's) authorized for AdminUser only, restricted to deploy.sh's
+	// allow-list (DeployKeyOptions). Optional.
 	DeployKey pulumi.StringInput
+	// HostKey is the host's SSH host key, an ED25519 tls.PrivateKey kept in state, so a replaced host keeps the key
+	// Jenkins pinned. Optional, default a key the component generates; pass one made before Jenkins when Jenkins
+	// must know the public half first (infra does). The private half reaches the host through the host's own
+	// bucket, readable by its role only, never through the user data.
+	HostKey *tls.PrivateKey
 	// AdminCidrs may reach SSH (22). Optional, default none (SSH closed; SSM still works). A /0 is refused: only
 	// 80 and 443 are open to the world.
 	AdminCidrs []string
@@ -59,7 +68,8 @@ type HostArgs struct {
 	// BluePort and GreenPort are the host ports (bound to 127.0.0.1) of the two colours. Optional, defaults 8081
 	// and 8082; they must differ and may not be 22, 80 or 443.
 	BluePort, GreenPort int
-	// HealthPath is the app's health endpoint. Optional, default /actuator/health (Spring Boot's).
+	// HealthPath is the app's health endpoint. Optional, default /actuator/health/readiness (Spring Boot's
+	// readiness group: healthy only once the app takes traffic; needs management.endpoint.health.probes.enabled).
 	HealthPath string
 	// ElasticIP gives the host a fixed public address that survives a replacement. Optional, default false.
 	ElasticIP bool
@@ -69,7 +79,9 @@ type HostArgs struct {
 	// authorized there, for the admin user. Optional, default none.
 	SSHFrom pulumi.StringInput
 	// PrivateIP fixes the host's private address inside SubnetID, so another host (Jenkins) can be configured
-	// with it before this one exists. Optional, default an address AWS picks.
+	// with it before this one exists. The address is reserved in the subnet (explicit /32) so no other interface
+	// takes it, and a replacement deletes the old host first (the address is held by one instance at a time).
+	// Optional, default an address AWS picks.
 	PrivateIP string
 	// ALB, when set, makes deploy.sh switch colours by moving this ALB listener between the colours' target
 	// groups (SWITCH=alb) instead of reloading nginx, and lets the instance role do exactly that. Optional.
@@ -77,13 +89,17 @@ type HostArgs struct {
 	// ECRRepositoryURL, when set, lets Docker on the host pull from that repository with the instance role,
 	// through the ECR credential helper: no stored registry password. Optional.
 	ECRRepositoryURL pulumi.StringInput
+	// Kubectl installs kubectl (KubectlMinor, from the Kubernetes apt repository) for a student of a class with a
+	// GKE cluster. Optional, default false.
+	Kubectl bool
 	// Tags are added to every resource that takes tags. Optional; Name defaults to the component's name.
 	Tags map[string]string
 }
 
-// ALBSwitch names the listener and target groups deploy.sh switches between (all required).
+// ALBSwitch names the listener and target groups deploy.sh switches between and the ALB's DNS name, through
+// which deploy.sh verifies a deploy (all required).
 type ALBSwitch struct {
-	ListenerArn, BlueTargetGroupArn, GreenTargetGroupArn pulumi.StringInput
+	ListenerArn, BlueTargetGroupArn, GreenTargetGroupArn, DNSName pulumi.StringInput
 }
 
 // User is a Linux user besides the admin.
@@ -105,13 +121,15 @@ type image struct {
 	ssmParameter string
 	// composePackage provides `docker compose` or `docker-compose`; deploy.sh uses whichever exists.
 	composePackage string
+	// awsCLIPackage is the apt package of the AWS CLI, or "" when the release has none (then the snap).
+	awsCLIPackage string
 }
 
 var images = map[string]image{
 	// Debian's cloud team publishes these parameters (https://wiki.debian.org/Cloud/AmazonEC2Image).
-	"debian-12": {"/aws/service/debian/release/12/latest/%s", "docker-compose"},
+	"debian-12": {"/aws/service/debian/release/12/latest/%s", "docker-compose", "awscli"},
 	// Canonical publishes these under /aws/service/canonical/ubuntu/ (gp3-backed, current stable build).
-	"ubuntu-24.04": {"/aws/service/canonical/ubuntu/server/24.04/stable/current/%s/hvm/ebs-gp3/ami-id", "docker-compose-v2"},
+	"ubuntu-24.04": {"/aws/service/canonical/ubuntu/server/24.04/stable/current/%s/hvm/ebs-gp3/ami-id", "docker-compose-v2", ""},
 }
 
 // withDefaults returns a copy of a with every optional field that is empty set to its default.
@@ -130,7 +148,7 @@ func (a HostArgs) withDefaults() HostArgs {
 	def(&a.Image, "debian-12")
 	def(&a.AdminUser, "deploy")
 	def(&a.AppName, "app")
-	def(&a.HealthPath, "/actuator/health")
+	def(&a.HealthPath, "/actuator/health/readiness")
 	defInt(&a.AppPort, 8080)
 	defInt(&a.BluePort, 8081)
 	defInt(&a.GreenPort, 8082)
@@ -139,15 +157,12 @@ func (a HostArgs) withDefaults() HostArgs {
 }
 
 var (
-	linuxNameRe    = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
-	appNameRe      = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,40}$`)
-	instanceTypeRe = regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9]+$`)
-	domainRe       = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
-	emailRe        = regexp.MustCompile(`^[^@\s'"]+@[a-z0-9.-]+\.[a-z]{2,63}$`)
-	healthPathRe   = regexp.MustCompile(`^/[^\s'"]*$`)
-	sshKeyRe       = regexp.MustCompile(`^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( [^\x00-\x1f]*)?$`)
-	// graviton matches arm64 instance families: a 'g' after the generation digit (t4g, m7gd, c6gn, im4gn).
-	gravitonRe = regexp.MustCompile(`^[a-z]+[0-9][a-z]*g[a-z]*\.`)
+	linuxNameRe  = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
+	appNameRe    = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,40}$`)
+	domainRe     = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
+	emailRe      = regexp.MustCompile(`^[^@\s'"]+@[a-z0-9.-]+\.[a-z]{2,63}$`)
+	healthPathRe = regexp.MustCompile(`^/[^\s'"]*$`)
+	sshKeyRe     = regexp.MustCompile(`^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( [^\x00-\x1f]*)?$`)
 )
 
 // reservedNames are accounts the images already have; reusing one would modify a system account.
@@ -165,8 +180,8 @@ func (a HostArgs) validateHost() []error {
 	if a.VpcID == nil {
 		errs = append(errs, errors.New("VpcID is required (want the ID of the subnet's VPC, e.g. vpc-0abc)"))
 	}
-	if !instanceTypeRe.MatchString(a.InstanceType) {
-		errs = append(errs, fmt.Errorf("InstanceType %q: want an EC2 instance type, e.g. t3.small", a.InstanceType))
+	if _, err := ec2arch.ForInstanceType(a.InstanceType); err != nil {
+		errs = append(errs, fmt.Errorf("InstanceType %q: want an EC2 instance type, e.g. t3.small (amd64) or t4g.small (arm64)", a.InstanceType))
 	}
 	for i, c := range a.AdminCidrs {
 		p, err := netip.ParsePrefix(c)
@@ -263,14 +278,6 @@ func checkSSHKey(k string) error {
 		return fmt.Errorf("%q is not one OpenSSH public key line (want e.g. \"ssh-ed25519 AAAA… you@laptop\")", shown)
 	}
 	return nil
-}
-
-// arch is the image architecture the instance type needs.
-func arch(instanceType string) string {
-	if gravitonRe.MatchString(instanceType) {
-		return "arm64"
-	}
-	return "amd64"
 }
 
 // passwordUsers lists, admin first, the users that get a password.

@@ -2,6 +2,7 @@ package apphost
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/deploylab/deploylab/internal/cloudinit"
 	"github.com/deploylab/deploylab/internal/shacrypt"
 	"github.com/deploylab/deploylab/internal/testutil"
 	"gopkg.in/yaml.v3"
@@ -32,23 +34,44 @@ func hashFor(t testing.TB, password, salt string) string {
 	return h
 }
 
+const goldenBucket = "deploylab-web-files-0123456789"
+
 // variants are the user data shapes the stacks produce: the default host, password login for the admin and a
-// student, a domain with certbot, and the Ubuntu image.
+// student, a domain with certbot, the Ubuntu image, and everything at once on each image (ALB, ECR, Jenkins,
+// passwords, admin CIDRs, kubectl): the largest user data a stack can make.
 func variants(t testing.TB) map[string]UserDataArgs {
-	return map[string]UserDataArgs{
+	alb := &ALBTargets{Listener: "arn:aws:elasticloadbalancing:eu-central-1:111122223333:listener/app/alb/50dc6c495c0c9188/f2f7dc8efc522ab2",
+		Blue:    "arn:aws:elasticloadbalancing:eu-central-1:111122223333:targetgroup/blue/73e2d6bc24d8a067",
+		Green:   "arn:aws:elasticloadbalancing:eu-central-1:111122223333:targetgroup/green/73e2d6bc24d8a068",
+		DNSName: "alb-1234567890.eu-central-1.elb.amazonaws.com"}
+	hashes := map[string]string{
+		"deploy": hashFor(t, "golden-admin-password", "goldenSaltAdmin0"),
+		"alice":  hashFor(t, "golden-alice-password", "goldenSaltAlice0"),
+	}
+	full := func(image string) UserDataArgs {
+		return UserDataArgs{Host: HostArgs{Image: image, SSHPublicKeys: []string{adminKey, studentKey}, PasswordAuth: true,
+			AdminCidrs: []string{"198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32"},
+			ExtraUsers: []User{{Name: "alice", PasswordAuth: true, SSHPublicKeys: []string{studentKey}, Sudo: true}}, Kubectl: true},
+			DeployKey: jenkinsKey, PasswordHashes: hashes, ALB: alb, ECRRegistry: "111122223333.dkr.ecr.eu-central-1.amazonaws.com"}
+	}
+	v := map[string]UserDataArgs{
 		"default": {Host: HostArgs{SSHPublicKeys: []string{adminKey}}, DeployKey: jenkinsKey},
 		"password": {
-			Host: HostArgs{SSHPublicKeys: []string{adminKey}, PasswordAuth: true,
+			Host: HostArgs{SSHPublicKeys: []string{adminKey}, PasswordAuth: true, AdminCidrs: []string{"198.51.100.0/24"},
 				ExtraUsers: []User{{Name: "alice", PasswordAuth: true, SSHPublicKeys: []string{studentKey}}, {Name: "bob", SSHPublicKeys: []string{studentKey}}}},
-			PasswordHashes: map[string]string{
-				"deploy": hashFor(t, "golden-admin-password", "goldenSaltAdmin0"),
-				"alice":  hashFor(t, "golden-alice-password", "goldenSaltAlice0"),
-			},
+			PasswordHashes: hashes,
 		},
 		"domain": {Host: HostArgs{SSHPublicKeys: []string{adminKey}, Domain: "app.example.com", CertbotEmail: "ops@example.com", CertbotStaging: true,
 			AppName: "shop", HealthPath: "/healthz", BluePort: 9001, GreenPort: 9002, AppPort: 3000}},
-		"ubuntu": {Host: HostArgs{Image: "ubuntu-24.04", AdminUser: "ops", SSHPublicKeys: []string{adminKey}}},
+		"ubuntu":      {Host: HostArgs{Image: "ubuntu-24.04", AdminUser: "ops", SSHPublicKeys: []string{adminKey}}},
+		"full-debian": full("debian-12"),
+		"full-ubuntu": full("ubuntu-24.04"),
 	}
+	for name, u := range v {
+		u.FilesBucket, u.HostKey = goldenBucket, true
+		v[name] = u
+	}
+	return v
 }
 
 // TestUserDataGolden renders every variant, compares it with testdata/<variant>.yaml (go test -update rewrites
@@ -58,29 +81,48 @@ func TestUserDataGolden(t *testing.T) {
 	for name, args := range variants(t) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			got, err := RenderUserData(args)
+			r, err := RenderUserData(args)
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden := filepath.Join("testdata", "userdata-"+name+".yaml")
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./components/apphost -update)", err)
-			}
-			if got != string(want) {
-				t.Errorf("user data differs from %s (run with -update and review the diff):\n%s", golden, got)
-			}
-			testutil.CheckCloudInitSchema(t, got)
-			if strings.Contains(got, "golden-") {
-				t.Error("a plain password reached the user data")
+			compareGolden(t, filepath.Join("testdata", "userdata-"+name+".yaml"), r.UserData)
+			compareGolden(t, filepath.Join("testdata", "files-"+name+".txt"), listFiles(r.Files))
+			testutil.CheckCloudInitSchema(t, r.UserData)
+			if strings.Contains(r.UserData+listFiles(r.Files), "golden-") {
+				t.Error("a plain password reached the user data or the files")
 			}
 		})
 	}
+}
+
+func compareGolden(t *testing.T, golden, got string) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test ./components/apphost -update)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs (run with -update and review the diff):\n%s", golden, got)
+	}
+}
+
+// listFiles shows the bundle's files for a golden file; deploy.sh is named, not copied (scripts/ has its own tests).
+func listFiles(files []cloudinit.WriteFile) string {
+	var b strings.Builder
+	for _, f := range files {
+		fmt.Fprintf(&b, "==> %s (%s, %s)\n", f.Path, f.Permissions, f.Owner)
+		if f.Path == DeployScriptPath {
+			b.WriteString("[scripts/deploy.sh]\n")
+			continue
+		}
+		b.WriteString(f.Content)
+	}
+	return b.String()
 }
 
 // TestUserDataContent checks the properties that matter on the document itself, parsed as YAML.
@@ -99,16 +141,22 @@ func TestUserDataContent(t *testing.T) {
 		WriteFiles []struct {
 			Path, Content, Owner, Permissions string
 		} `yaml:"write_files"`
+		RunCmd string `yaml:"-"` // the whole document, to look for commands
 	}
 	parse := func(t *testing.T, name string) doc {
-		out, err := RenderUserData(variants(t)[name])
+		r, err := RenderUserData(variants(t)[name])
 		if err != nil {
 			t.Fatal(err)
 		}
 		var d doc
-		if err := yaml.Unmarshal([]byte(out), &d); err != nil {
+		if err := yaml.Unmarshal([]byte(r.UserData), &d); err != nil {
 			t.Fatal(err)
 		}
+		// The bundle's files count as written: the host unpacks them before anything reads them.
+		for _, f := range r.Files {
+			d.WriteFiles = append(d.WriteFiles, struct{ Path, Content, Owner, Permissions string }{f.Path, f.Content, f.Owner, f.Permissions})
+		}
+		d.RunCmd = r.UserData
 		return d
 	}
 	file := func(d doc, path string) (string, string, string, bool) {
@@ -126,8 +174,12 @@ func TestUserDataContent(t *testing.T) {
 			strings.Join(d.Users[0].Groups, ",") != "docker" || d.Users[0].Lock == nil || !*d.Users[0].Lock || d.Users[0].Hash != "" {
 			t.Errorf("admin user = %+v; want deploy, passwordless sudo, docker, locked password", d.Users)
 		}
-		if strings.Join(d.Users[0].Keys, "|") != adminKey+"|"+jenkinsKey {
-			t.Errorf("admin keys = %q; want the admin key and the deploy key", d.Users[0].Keys)
+		if strings.Join(d.Users[0].Keys, "|") != adminKey+`|restrict,command="/usr/local/bin/deploy.sh ssh" `+jenkinsKey {
+			t.Errorf("admin keys = %q; want the admin key and the deploy key restricted to deploy.sh ssh", d.Users[0].Keys)
+		}
+		if c, _, perm, ok := file(d, DockerDaemonPath); !ok || perm != "0644" ||
+			!strings.Contains(c, `"live-restore": true`) || !strings.Contains(c, `"max-size": "10m"`) || !strings.Contains(c, `"log-driver": "json-file"`) {
+			t.Errorf("daemon.json (%v):\n%s", ok, c)
 		}
 		for _, p := range []string{"docker.io", "docker-compose", "nginx"} {
 			if !contains(d.Packages, p) {
@@ -144,7 +196,7 @@ func TestUserDataContent(t *testing.T) {
 		}
 		env, _, perm, _ := file(d, DeployEnvPath)
 		for _, kv := range []string{"APP_NAME=app\n", "BLUE_PORT=8081\n", "GREEN_PORT=8082\n", "APP_PORT=8080\n",
-			"HEALTH_PATH=/actuator/health\n", "NGINX_UPSTREAM_FILE=/etc/nginx/deploylab/upstream.conf\n",
+			"HEALTH_PATH=/actuator/health/readiness\n", "NGINX_UPSTREAM_FILE=/etc/nginx/deploylab/upstream.conf\n",
 			"NGINX_TEST_CMD=sudo -n /usr/sbin/nginx -t -q\n", "NGINX_RELOAD_CMD=sudo -n /usr/bin/systemctl reload nginx\n",
 			"PUBLIC_URL=http://127.0.0.1\n", "SWITCH=nft\n", "SWITCH_PORT=8090\n", "NFT=sudo -n /usr/sbin/nft\n"} {
 			if !strings.Contains(env, kv) || perm != "0644" {
@@ -172,7 +224,8 @@ func TestUserDataContent(t *testing.T) {
 			t.Errorf("password login without fail2ban: %v", d.Packages)
 		}
 		jail, _, _, _ := file(d, "/etc/fail2ban/jail.d/deploylab-sshd.local")
-		if !strings.Contains(jail, "backend = systemd") || !strings.Contains(jail, "enabled = true") {
+		if !strings.Contains(jail, "backend = systemd") || !strings.Contains(jail, "enabled = true") ||
+			!strings.HasSuffix(jail, "\nignoreip = 127.0.0.1/8 ::1 198.51.100.0/24\n") {
 			t.Errorf("fail2ban jail:\n%s", jail)
 		}
 		if c, _, _, _ := file(d, SSHDDropInPath); !strings.Contains(c, "Match User deploy,alice\n") {
@@ -187,7 +240,7 @@ func TestUserDataContent(t *testing.T) {
 			}
 		}
 		env, _, _, _ := file(d, "/etc/deploylab/certbot.env")
-		if env != "DOMAIN=app.example.com\nCERTBOT_EMAIL=ops@example.com\nCERTBOT_STAGING=1\n" {
+		if env != "DOMAIN=app.example.com\nCERTBOT_EMAIL=ops@example.com\nCERTBOT_STAGING=1\nFILES_BUCKET="+goldenBucket+"\n" {
 			t.Errorf("certbot.env:\n%s", env)
 		}
 		if site, _, _, _ := file(d, SitePath); !strings.Contains(site, "server_name app.example.com;") {
@@ -198,6 +251,46 @@ func TestUserDataContent(t *testing.T) {
 		d := parse(t, "ubuntu")
 		if !contains(d.Packages, "docker-compose-v2") || contains(d.Packages, "docker-compose") {
 			t.Errorf("ubuntu packages %v: want docker-compose-v2", d.Packages)
+		}
+	})
+	t.Run("alb", func(t *testing.T) {
+		for name, cli := range map[string]string{"full-debian": "awscli", "full-ubuntu": "snap install aws-cli"} {
+			d := parse(t, name)
+			if !contains(d.Packages, cli) && !strings.Contains(d.RunCmd, "- snap\n") {
+				t.Errorf("%s: no AWS CLI (%s)", name, cli)
+			}
+			env, _, _, _ := file(d, DeployEnvPath)
+			for _, kv := range []string{"SWITCH=alb\n", "PUBLIC_URL=http://alb-1234567890.eu-central-1.elb.amazonaws.com\n", "PUBLISH_ADDRESS=0.0.0.0\n"} {
+				if !strings.Contains(env, kv) {
+					t.Errorf("%s: ALB deploy.env lacks %q:\n%s", name, kv, env)
+				}
+			}
+			if _, owner, _, ok := file(d, "/home/deploy/.docker/config.json"); !ok || owner != "deploy:deploy" {
+				t.Errorf("%s: the admin's docker config is owned by %q", name, owner)
+			}
+		}
+		if d := parse(t, "full-ubuntu"); contains(d.Packages, "awscli") {
+			t.Errorf("ubuntu-24.04 names awscli, which noble does not have: %v", d.Packages)
+		}
+	})
+	t.Run("kubectl", func(t *testing.T) {
+		d := parse(t, "full-debian")
+		if c, _, perm, ok := file(d, kubectlPath); !ok || perm != "0755" || c != kubectlScript {
+			t.Errorf("kubectl installer: in the bundle %v, permissions %q", ok, perm)
+		}
+		var run struct {
+			RunCmd [][]string `yaml:"runcmd"`
+		}
+		if err := yaml.Unmarshal([]byte(d.RunCmd), &run); err != nil {
+			t.Fatal(err)
+		}
+		ready := run.RunCmd[len(run.RunCmd)-1]
+		if !strings.Contains(d.RunCmd, "- "+kubectlPath+"\n    - "+KubectlMinor+"\n    - "+KubernetesKeyFingerprint+"\n") ||
+			!strings.Contains(ready[len(ready)-1], " 'kubectl' ") || !contains(d.Packages, "gpg") {
+			t.Errorf("kubectl not installed from the pinned repository and required by the ready check:\n%s", d.RunCmd)
+		}
+		if d := parse(t, "default"); strings.Contains(d.RunCmd, kubectlPath) {
+			t.Error("kubectl on a host that did not ask for it")
 		}
 	})
 }
@@ -253,7 +346,7 @@ func TestSSHDEffective(t *testing.T) {
 			t.Fatalf("sshd -T for %s: %v\n%s", tc.user, err, out)
 		}
 		for key, want := range map[string]string{
-			"passwordauthentication": tc.password, "permitrootlogin": "no", "maxauthtries": "3",
+			"passwordauthentication": tc.password, "permitrootlogin": "no", "maxauthtries": "6",
 			"kbdinteractiveauthentication": "no",
 		} {
 			if got := sshdValue(string(out), key); got != want {
@@ -288,7 +381,8 @@ func TestSudoersLine(t *testing.T) {
 func TestHostScripts(t *testing.T) {
 	t.Parallel()
 	shellcheck := mustTool(t, "shellcheck", "/usr/bin/shellcheck", "shellcheck")
-	out, err := exec.Command(shellcheck, "files/deploylab-certbot.sh", "files/deploylab-ssm-agent.sh").CombinedOutput()
+	out, err := exec.Command(shellcheck, "files/deploylab-certbot.sh", "files/deploylab-ssm-agent.sh",
+		"files/deploylab-s3.sh", "files/deploylab-ready.sh", "files/deploylab-kubectl.sh").CombinedOutput()
 	if err != nil {
 		t.Fatalf("shellcheck: %v\n%s", err, out)
 	}

@@ -87,7 +87,8 @@ func takesTags(r Resource) bool {
 		"aws:lb/targetGroupAttachment:TargetGroupAttachment", "aws:ecr/lifecyclePolicy:LifecyclePolicy",
 		"aws:ec2/eipAssociation:EipAssociation", "aws:ec2/securityGroupRule:SecurityGroupRule",
 		"aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
-		"aws:ec2/mainRouteTableAssociation:MainRouteTableAssociation", "aws:ecr/repositoryPolicy:RepositoryPolicy":
+		"aws:ec2/mainRouteTableAssociation:MainRouteTableAssociation", "aws:ecr/repositoryPolicy:RepositoryPolicy",
+		"aws:ec2/subnetCidrReservation:SubnetCidrReservation", "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock":
 		return false
 	}
 	return true

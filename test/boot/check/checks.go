@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -120,6 +121,18 @@ func redact(s string) string {
 	return s
 }
 
+// maxAuthTries is the global MaxAuthTries the drop-in asks for (sshd keeps the first value; a Match block is not
+// global), sshd's default 6 without one.
+func maxAuthTries(dropIn string) string {
+	if loc := regexp.MustCompile(`(?mi)^\s*Match\s`).FindStringIndex(dropIn); loc != nil {
+		dropIn = dropIn[:loc[0]]
+	}
+	if m := regexp.MustCompile(`(?mi)^\s*MaxAuthTries\s+(\d+)`).FindStringSubmatch(dropIn); m != nil {
+		return m[1]
+	}
+	return "6"
+}
+
 func (h *host) sshd(ud userData) {
 	h.r.check("sshd -t", h.sh("sshd -t").err("sshd -t"))
 	dropIn, ok := ud.file(sshdDropIn)
@@ -149,7 +162,7 @@ func (h *host) sshd(ud userData) {
 				got[k] = v
 			}
 		}
-		for _, kv := range [][2]string{{"passwordauthentication", intent[u]}, {"permitrootlogin", "no"}, {"maxauthtries", "3"}} {
+		for _, kv := range [][2]string{{"passwordauthentication", intent[u]}, {"permitrootlogin", "no"}, {"maxauthtries", maxAuthTries(text)}} {
 			h.r.check(fmt.Sprintf("sshd -T user=%s: %s %s", u, kv[0], kv[1]), want(got[kv[0]] == kv[1], "got "+got[kv[0]]))
 		}
 	}
@@ -179,6 +192,31 @@ func (h *host) files(ud userData) {
 			fmt.Sprintf("%d bytes on disk, %d in the user data", len(got.out), len(wantContent))))
 	}
 }
+
+// fetched checks what came with the files the host fetched from S3 at boot: the stack's host key is the one sshd
+// serves, the ready check passed, Docker runs with daemon.json, Jenkins' key is restricted to deploy.sh ssh.
+func (h *host) fetched(ud userData) {
+	if !ud.fetched {
+		return
+	}
+	ready := h.sh("grep -c 'deploylab app host ready' /var/log/cloud-init-output.log")
+	h.r.check("the ready check passed and said so", ready.err("grep the ready message"))
+	if ud.hostKeyPub != "" {
+		scan := h.sh("ssh-keyscan -t ed25519 127.0.0.1 2>/dev/null")
+		h.r.check("sshd serves the stack's ED25519 host key", want(strings.Contains(scan.out, ud.hostKeyPub),
+			"ssh-keyscan: "+scan.out+"\nwant "+ud.hostKeyPub))
+	}
+	info := h.sh("docker info -f '{{.LiveRestoreEnabled}} {{.LoggingDriver}}'")
+	h.r.check("docker: live-restore on, json-file logs (daemon.json)", want(strings.TrimSpace(info.out) == "true json-file", "docker info: "+info.out))
+	if ud.restrictedKeys > 0 {
+		keys := h.sh("grep -c '^" + deployKeyOptions + " ' /home/*/.ssh/authorized_keys | awk -F: '{n += $NF} END {print n}'")
+		h.r.check("the deploy key is restricted to deploy.sh ssh in authorized_keys", want(strings.TrimSpace(keys.out) == strconv.Itoa(ud.restrictedKeys),
+			fmt.Sprintf("%s lines start with %s, the user data has %d", strings.TrimSpace(keys.out), deployKeyOptions, ud.restrictedKeys)))
+	}
+}
+
+// deployKeyOptions are the options the app host puts before Jenkins' deploy key.
+const deployKeyOptions = `restrict,command="/usr/local/bin/deploy.sh ssh"`
 
 func (h *host) nginxIdle() {
 	h.r.check("nginx -t", h.sh("nginx -t").err("nginx -t"))

@@ -22,6 +22,7 @@ type options struct {
 	container     string
 	userData      string
 	appImages     string // docker save archive holding image1 and image2
+	objects       string // fakeaws' objects: DIR/BUCKET/KEY, the files bundle and host key the host fetched
 	image1        string
 	image2        string
 	adminUser     string
@@ -38,6 +39,7 @@ func main() {
 	flag.StringVar(&o.appImages, "app-images", "", "docker save archive of -image1 and -image2 (required)")
 	flag.StringVar(&o.image1, "image1", "", "first image to deploy (blue)")
 	flag.StringVar(&o.image2, "image2", "", "second image to deploy (green)")
+	flag.StringVar(&o.objects, "objects", "", "directory of the S3 objects fakeaws served (DIR/BUCKET/KEY); required when the user data fetches its files")
 	flag.StringVar(&o.adminUser, "admin", "", "user that runs deploy.sh (default: the first user with NOPASSWD sudo)")
 	flag.DurationVar(&o.cmdTimeout, "cmd-timeout", 2*time.Minute, "bound on each command in the container")
 	flag.DurationVar(&o.deployTimeout, "deploy-timeout", 5*time.Minute, "bound on each deploy.sh run")
@@ -56,6 +58,9 @@ func main() {
 		os.Exit(2)
 	}
 	ud, err := loadUserData(o.userData)
+	if err == nil {
+		err = ud.addFetched(o.objects)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "check:", err)
 		os.Exit(2)
@@ -153,6 +158,7 @@ func (h *host) run(ud userData) {
 	h.services(ud)
 	h.users(ud)
 	h.sshd(ud)
+	h.fetched(ud)
 	h.files(ud)
 	h.nginxIdle()
 	h.fail2ban(ud)

@@ -1,10 +1,19 @@
 package main
 
 import (
+	"archive/tar"
 	"bufio"
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -19,10 +28,18 @@ type userData struct {
 	Users      []user      `yaml:"users"`
 	Packages   []string    `yaml:"packages"`
 	WriteFiles []writeFile `yaml:"write_files"`
+	RunCmd     []yaml.Node `yaml:"runcmd"`
+	// hostKeyPub is the public half of the host key the host fetched; empty when it fetches none.
+	hostKeyPub string
+	// fetched says the user data fetches its files (deploylab-s3 bootstrap in runcmd).
+	fetched bool
+	// restrictedKeys counts the authorized keys restricted to deploy.sh's forced command.
+	restrictedKeys int
 }
 
 type user struct {
 	Name         string   `yaml:"name"`
+	Keys         []string `yaml:"ssh_authorized_keys"`
 	Groups       []string `yaml:"groups"`
 	Sudo         string   `yaml:"sudo"`
 	LockPasswd   *bool    `yaml:"lock_passwd"`
@@ -45,11 +62,12 @@ func (u *user) UnmarshalYAML(n *yaml.Node) error {
 		Sudo         string    `yaml:"sudo"`
 		LockPasswd   *bool     `yaml:"lock_passwd"`
 		HashedPasswd string    `yaml:"hashed_passwd"`
+		Keys         []string  `yaml:"ssh_authorized_keys"`
 	}
 	if err := n.Decode(&raw); err != nil {
 		return err
 	}
-	*u = user{Name: raw.Name, Sudo: raw.Sudo, LockPasswd: raw.LockPasswd, HashedPasswd: raw.HashedPasswd}
+	*u = user{Name: raw.Name, Sudo: raw.Sudo, LockPasswd: raw.LockPasswd, HashedPasswd: raw.HashedPasswd, Keys: raw.Keys}
 	switch raw.Groups.Kind {
 	case 0:
 	case yaml.ScalarNode:
@@ -80,11 +98,77 @@ func loadUserData(path string) (userData, error) {
 		return userData{}, fmt.Errorf("%s: %w", path, err)
 	}
 	for _, u := range ud.Users {
+		for _, k := range u.Keys {
+			if strings.HasPrefix(k, deployKeyOptions+" ") {
+				ud.restrictedKeys++
+			}
+		}
+	}
+	for _, u := range ud.Users {
 		if u.Name == "" {
 			return userData{}, fmt.Errorf("%s: users: an entry without a name (the string form and \"default\" are not used by deploylab)", path)
 		}
 	}
 	return ud, nil
+}
+
+// addFetched adds the files of the bundle the user data's `deploylab-s3 bootstrap` fetches, read from the objects
+// fakeaws served (DIR/BUCKET/KEY), to the files the checks expect: the bundle must have the sha256 the user data
+// pins, each file lands with the owner and mode its tar header records.
+func (ud *userData) addFetched(dir string) error {
+	var args []string
+	for _, n := range ud.RunCmd {
+		var words []string
+		if n.Decode(&words) == nil && len(words) >= 5 && strings.HasSuffix(words[0], "/deploylab-s3") && words[1] == "bootstrap" {
+			args = words[2:]
+		}
+	}
+	if args == nil {
+		return nil
+	}
+	if dir == "" {
+		return fmt.Errorf("the user data fetches its files (deploylab-s3 bootstrap %v): -objects is required", args)
+	}
+	ud.fetched = true
+	bucket, key, pin := args[0], args[1], args[2]
+	raw, err := os.ReadFile(filepath.Join(dir, bucket, filepath.FromSlash(key)))
+	if err != nil {
+		return err
+	}
+	if sum := sha256.Sum256(raw); hex.EncodeToString(sum[:]) != pin {
+		return fmt.Errorf("s3://%s/%s: sha256 %x, the user data pins %s", bucket, key, sum, pin)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(raw))
+	if err != nil {
+		return err
+	}
+	tr := tar.NewReader(zr)
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if hdr.Typeflag != tar.TypeReg {
+			continue
+		}
+		body, err := io.ReadAll(tr)
+		if err != nil {
+			return err
+		}
+		ud.WriteFiles = append(ud.WriteFiles, writeFile{Path: "/" + hdr.Name, Content: string(body),
+			Owner: hdr.Uname + ":" + hdr.Gname, Permissions: fmt.Sprintf("%04o", hdr.Mode)})
+	}
+	if len(args) == 4 {
+		out, err := exec.Command("ssh-keygen", "-y", "-f", filepath.Join(dir, bucket, filepath.FromSlash(args[3]))).Output()
+		if err != nil {
+			return fmt.Errorf("ssh-keygen -y on the served host key: %w", err)
+		}
+		ud.hostKeyPub = strings.Join(strings.Fields(string(out))[:2], " ")
+	}
+	return nil
 }
 
 // content returns a write_files entry's bytes as they must land on disk.

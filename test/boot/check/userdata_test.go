@@ -66,3 +66,18 @@ func TestLoadUserDataSamples(t *testing.T) {
 		assert.True(t, ok, "%s has no %s", f, sshdDropIn)
 	}
 }
+
+func TestMaxAuthTries(t *testing.T) {
+	t.Parallel()
+	for dropIn, want := range map[string]string{
+		"PermitRootLogin no\nMaxAuthTries 6\n": "6",
+		"# MaxAuthTries 2\nMaxAuthTries 4\n":   "4",
+		"maxauthtries 5\nMaxAuthTries 3\n":     "5",
+		"PermitRootLogin no\n":                 "6",
+		"Match User a\n    MaxAuthTries 9\n":   "6",
+	} {
+		if got := maxAuthTries(dropIn); got != want {
+			t.Errorf("maxAuthTries(%q) = %s, want %s", dropIn, got, want)
+		}
+	}
+}
