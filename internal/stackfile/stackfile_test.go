@@ -20,10 +20,21 @@ func TestSecureValuesArePlaceholders(t *testing.T) {
 	require.ElementsMatch(t, []string{"deploylab:owner", "deploylab:appHost"}, secrets)
 }
 
+// TestRosterShorthand: bare names and mappings both reach the program as JSON, as the engine passes them.
+func TestRosterShorthand(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "Pulumi.c.yaml")
+	require.NoError(t, os.WriteFile(path, []byte("config:\n  deploylab:classroom:\n    students:\n      - alice\n      - {name: bob, sshPublicKeys: [k]}\n"), 0o600))
+	raw, _, err := Read(path)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"students": ["alice", {"name": "bob", "sshPublicKeys": ["k"]}]}`, raw["deploylab:classroom"])
+}
+
 // FuzzRead feeds arbitrary stack files to the reader: errors are fine, panics are not.
 func FuzzRead(f *testing.F) {
 	f.Add([]byte("config:\n  deploylab:env: dev\n  deploylab:appHost: {bluePort: 1}\n"))
 	f.Add([]byte("config:\n  deploylab:owner:\n    secure: v1:AAAA\n  deploylab:classroom: {students: [{name: a, sshPublicKeys: [x]}]}\n"))
+	f.Add([]byte("config:\n  deploylab:classroom: {students: [alice, bob]}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		path := filepath.Join(t.TempDir(), "Pulumi.f.yaml")
 		if err := os.WriteFile(path, data, 0o600); err != nil {
