@@ -8,13 +8,20 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// readText reads a stack file with the given text.
+func readText(t *testing.T, text string) (map[string]string, []string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "Pulumi.s.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(text), 0o600))
+	raw, secrets, err := Read(path)
+	require.NoError(t, err)
+	return raw, secrets
+}
+
 // TestSecureValuesArePlaceholders checks that a `secure:` value is planned without the passphrase.
 func TestSecureValuesArePlaceholders(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "Pulumi.s.yaml")
-	require.NoError(t, os.WriteFile(path, []byte("encryptionsalt: v1:abc\nconfig:\n  deploylab:owner:\n    secure: v1:AAAA\n  deploylab:appHost:\n    domain: {secure: v1:BBBB}\n"), 0o600))
-	raw, secrets, err := Read(path)
-	require.NoError(t, err)
+	raw, secrets := readText(t, "encryptionsalt: v1:abc\nconfig:\n  deploylab:owner:\n    secure: v1:AAAA\n  deploylab:appHost:\n    domain: {secure: v1:BBBB}\n")
 	require.Equal(t, SecretPlaceholder, raw["deploylab:owner"])
 	require.JSONEq(t, `{"domain": "[secret]"}`, raw["deploylab:appHost"])
 	require.ElementsMatch(t, []string{"deploylab:owner", "deploylab:appHost"}, secrets)
@@ -23,10 +30,7 @@ func TestSecureValuesArePlaceholders(t *testing.T) {
 // TestRosterShorthand: bare names and mappings both reach the program as JSON, as the engine passes them.
 func TestRosterShorthand(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "Pulumi.c.yaml")
-	require.NoError(t, os.WriteFile(path, []byte("config:\n  deploylab:classroom:\n    students:\n      - alice\n      - {name: bob, sshPublicKeys: [k]}\n"), 0o600))
-	raw, _, err := Read(path)
-	require.NoError(t, err)
+	raw, _ := readText(t, "config:\n  deploylab:classroom:\n    students:\n      - alice\n      - {name: bob, sshPublicKeys: [k]}\n")
 	require.JSONEq(t, `{"students": ["alice", {"name": "bob", "sshPublicKeys": ["k"]}]}`, raw["deploylab:classroom"])
 }
 
