@@ -3,6 +3,7 @@ package infra
 import (
 	"fmt"
 	"github.com/deploylab/deploylab/components/apphost"
+	"github.com/deploylab/deploylab/internal/awslimits"
 	"net/netip"
 	"regexp"
 	"strings"
@@ -34,6 +35,8 @@ func Validate(c *Config) error {
 	}
 	if strings.TrimSpace(c.Owner) == "" {
 		p.add("owner", "is required (a team or person; it tags every resource)")
+	} else if problem := awslimits.TagValue(c.Owner); problem != "" {
+		p.add("owner", "%q %s: it tags every resource (e.g. devops-class)", c.Owner, problem)
 	}
 	validateExpiry(&p, c)
 	validateAdminCidrs(&p, c)

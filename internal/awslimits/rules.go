@@ -240,6 +240,18 @@ func userData(encoded bool) func(any) string {
 	}
 }
 
+// TagValue says what is wrong with a tag value that every service must accept (IAM, ELB and SSM refuse what
+// EC2 takes), or returns "". The config uses it for values it puts on every resource, such as the owner.
+func TagValue(value string) string {
+	switch {
+	case utf8.RuneCountInString(value) > 256:
+		return fmt.Sprintf("is %d characters, over the 256 of a tag value", utf8.RuneCountInString(value))
+	case !tagChars.MatchString(value):
+		return "has characters AWS refuses in tags outside EC2 (allowed: letters, digits, spaces and _.:/=+-@)"
+	}
+	return ""
+}
+
 // checkTags holds the tag limits; they differ between EC2 (any UTF-8) and every other service.
 func checkTags(typ string, v any) []string {
 	tags, ok := v.(map[string]any)
@@ -250,7 +262,12 @@ func checkTags(typ string, v any) []string {
 	if len(tags) > 50 {
 		out = append(out, fmt.Sprintf("%d tags, over 50", len(tags)))
 	}
-	strictChars := !strings.HasPrefix(typ, "aws:ec2/")
+	strictChars := true
+	for _, ec2API := range []string{"aws:ec2/", "aws:ebs/", "aws:vpc/"} { // served by the EC2 API
+		if strings.HasPrefix(typ, ec2API) {
+			strictChars = false
+		}
+	}
 	for _, k := range sortedKeys(tags) {
 		value := fmt.Sprint(tags[k])
 		switch {
@@ -261,11 +278,12 @@ func checkTags(typ string, v any) []string {
 		case strictChars && !tagChars.MatchString(k):
 			out = append(out, fmt.Sprintf("key %q has characters outside letters, digits, spaces and _.:/=+-@", k))
 		}
-		switch {
-		case utf8.RuneCountInString(value) > 256:
-			out = append(out, fmt.Sprintf("value of %q is %d characters, over 256", k, utf8.RuneCountInString(value)))
-		case strictChars && !tagChars.MatchString(value):
-			out = append(out, fmt.Sprintf("value of %q (%q) has characters outside letters, digits, spaces and _.:/=+-@", k, value))
+		problem := TagValue(value)
+		if !strictChars && utf8.RuneCountInString(value) <= 256 {
+			problem = "" // EC2 takes any character
+		}
+		if problem != "" {
+			out = append(out, fmt.Sprintf("value of %q (%s) %s", k, describe(value), problem))
 		}
 	}
 	return out

@@ -134,8 +134,10 @@ func TestTagLimits(t *testing.T) {
 		{"count", "aws:ec2/vpc:Vpc", many, "51 tags, over 50"},
 		{"reserved key", "aws:ec2/vpc:Vpc", map[string]any{"aws:owner": "x"}, "reserved aws:"},
 		{"long key", "aws:ec2/vpc:Vpc", map[string]any{strings.Repeat("k", 129): "x"}, "not 1-128"},
-		{"long value", "aws:ec2/vpc:Vpc", map[string]any{"k": strings.Repeat("v", 257)}, "257 characters, over 256"},
+		{"long value", "aws:ec2/vpc:Vpc", map[string]any{"k": strings.Repeat("v", 257)}, "is 257 characters, over the 256 of a tag value"},
 		{"EC2 takes any character", "aws:ec2/vpc:Vpc", map[string]any{"owner": "devops class (2026)"}, ""},
+		{"so do EBS volumes", "aws:ebs/volume:Volume", map[string]any{"owner": "devops class (2026)"}, ""},
+		{"IAM does not", "aws:iam/instanceProfile:InstanceProfile", map[string]any{"owner": "devops class (2026)"}, `value of "owner"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
