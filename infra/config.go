@@ -5,6 +5,7 @@ package infra
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"reflect"
@@ -144,12 +145,95 @@ type ClassroomConfig struct {
 	Students []Student `json:"students"`
 }
 
-// Student is one entry of the class roster.
+// Student is one entry of the class roster: a bare name (`- alice`) or a mapping
+// (`- {name: alice, sshPublicKeys: [...]}`).
 type Student struct {
 	// Name is the student's Linux user name and names their host. Required.
 	Name string `json:"name"`
 	// SSHPublicKeys are authorized for the student. Optional; without them the student logs in by password.
 	SSHPublicKeys []string `json:"sshPublicKeys"`
+}
+
+// studentShape is what a roster entry may be, in the words of the YAML a teacher writes.
+const studentShape = "a name (- alice) or a mapping (- {name: alice, sshPublicKeys: [...]})"
+
+// UnmarshalJSON accepts the shorthand a teacher writes first, a bare name, as well as the mapping. Stack files
+// and the engine both hand the roster over as JSON, so this one method serves `deploylab plan` and `pulumi up`.
+func (s *Student) UnmarshalJSON(data []byte) error {
+	var name string
+	if json.Unmarshal(data, &name) == nil {
+		*s = Student{Name: name}
+		return nil
+	}
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(data, &fields) != nil {
+		return &yamlError{fmt.Sprintf("got %s, want %s", yamlKind(data), studentShape)}
+	}
+	type mapping Student // no UnmarshalJSON: decodes the fields
+	var m mapping
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return err
+	}
+	*s = Student(m)
+	return nil
+}
+
+// yamlError is a decoding problem already worded for the stack file's author.
+type yamlError struct{ msg string }
+
+func (e *yamlError) Error() string { return e.msg }
+
+// yamlKind names the kind of a JSON value as YAML calls it.
+func yamlKind(data []byte) string {
+	var v any
+	if json.Unmarshal(data, &v) != nil {
+		return "something that is not YAML data"
+	}
+	switch v.(type) {
+	case string:
+		return "a string"
+	case float64:
+		return "a number"
+	case bool:
+		return "true/false"
+	case []any:
+		return "a list"
+	case map[string]any:
+		return "a mapping"
+	}
+	return "null"
+}
+
+// yamlType says in YAML terms what a field of the config expects, so that no message names a Go type.
+func yamlType(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Pointer:
+		return yamlType(t.Elem())
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice:
+		return "a list, each item " + yamlType(t.Elem())
+	case reflect.Struct:
+		if t == reflect.TypeOf(Student{}) {
+			return studentShape
+		}
+		var keys []string
+		for i := 0; i < t.NumField(); i++ {
+			if name := strings.Split(t.Field(i).Tag.Get("json"), ",")[0]; name != "" && name != "-" {
+				keys = append(keys, name)
+			}
+		}
+		return "a mapping with keys " + strings.Join(keys, ", ")
+	}
+	return "another kind of value"
 }
 
 // topLevelKeys maps each `deploylab:` key to the field it fills; it is the list of keys Load accepts.
@@ -260,7 +344,9 @@ func decodeStrict(data json.RawMessage, into any) error {
 		if where == "" {
 			where = "value"
 		}
-		return fmt.Errorf("%s: got a %s, want %s", where, typeErr.Value, typeErr.Type)
+		return fmt.Errorf("%s: got %s, want %s", where, yamlValue(typeErr.Value), yamlType(typeErr.Type))
+	case asYAML(err):
+		return err
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		return fmt.Errorf("unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
 	}
@@ -317,6 +403,29 @@ func suggestion[V any](key string, known map[string]V) string {
 		}
 	}
 	return ""
+}
+
+// yamlValue names the kind of value encoding/json reports ("string", "number 5", "object", "array", "bool").
+func yamlValue(value string) string {
+	kind, _, _ := strings.Cut(value, " ")
+	switch kind {
+	case "object":
+		return "a mapping"
+	case "array":
+		return "a list"
+	case "bool":
+		return "true/false"
+	case "string":
+		return "a string"
+	case "number":
+		return "a number"
+	}
+	return value
+}
+
+func asYAML(err error) bool {
+	var y *yamlError
+	return errors.As(err, &y)
 }
 
 func asType(err error, target **json.UnmarshalTypeError) bool {

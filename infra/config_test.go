@@ -51,8 +51,29 @@ func TestInvalidFixtures(t *testing.T) {
 			for _, want := range wants {
 				require.Contains(t, err.Error(), want)
 			}
+			require.NotRegexp(t, goType, err.Error(), "a config error names a Go type instead of the YAML expected")
 		})
 	}
+}
+
+// goType matches what encoding/json would say of a Go type: a package-qualified name, a slice or map type, or a
+// bare Go kind.
+var goType = regexp.MustCompile(`\binfra\.|\[\]\w|map\[|\b(int|int64|float64|bool|struct|interface)\b`)
+
+// TestRosterShorthandAsTheEngineSendsIt: the engine hands object config to the program as JSON text; bare names
+// and mappings may be mixed.
+func TestRosterShorthandAsTheEngineSendsIt(t *testing.T) {
+	t.Parallel()
+	cfg, err := Load(map[string]string{
+		"deploylab:env":        "training",
+		"deploylab:owner":      "class",
+		"deploylab:expiresAt":  "2026-12-18T18:00:00+09:00",
+		"deploylab:adminCidrs": `["203.0.113.0/24"]`,
+		"deploylab:appHost":    `{"passwordAuth": true}`,
+		"deploylab:classroom":  `{"students": ["alice", {"name": "bob", "sshPublicKeys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBv0X1ElBvbRzH0XbcNpVkWlQ0eI5X9T2Qyq4K8btest b@x"]}]}`,
+	})
+	require.NoError(t, err)
+	require.Equal(t, []Student{{Name: "alice"}, {Name: "bob", SSHPublicKeys: []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBv0X1ElBvbRzH0XbcNpVkWlQ0eI5X9T2Qyq4K8btest b@x"}}}, cfg.Classroom.Students)
 }
 
 func wantLines(t *testing.T, path string) []string {

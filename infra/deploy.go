@@ -9,11 +9,17 @@ import (
 	"github.com/deploylab/deploylab/components/gke"
 	"github.com/deploylab/deploylab/components/jenkins"
 	"github.com/deploylab/deploylab/components/network"
+	"github.com/deploylab/deploylab/internal/awslimits"
 )
 
 // Deploy composes the components a configuration enables, exports the stack outputs and returns them, so
 // tests and `deploylab plan` can read them. The reaper reads `env` and, for training, `expiresAt` from state.
 func Deploy(ctx *pulumi.Context, c *Config) (pulumi.Map, error) {
+	// Before any resource: every AWS resource from here on is held against the provider's and the APIs' limits,
+	// under the real engine and under `deploylab plan`'s mock engine alike (docs/limits.md).
+	if err := awslimits.Register(ctx); err != nil {
+		return nil, err
+	}
 	out := pulumi.Map{"env": pulumi.String(c.Env)}
 	if c.ExpiresAt != "" {
 		out["expiresAt"] = pulumi.String(c.ExpiresAt)

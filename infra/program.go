@@ -14,6 +14,11 @@ func Program(ctx *pulumi.Context) error {
 	if err != nil {
 		return err
 	}
+	// Placeholders stop a real preview or update before anything is created; `deploylab plan` reports them as
+	// findings instead (it never creates anything), so the shipped example stacks can still be planned.
+	if found := Placeholders(cfg); len(found) > 0 {
+		return &ConfigError{Problems: found}
+	}
 	_, err = Deploy(ctx, cfg)
 	return err
 }

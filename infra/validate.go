@@ -3,6 +3,7 @@ package infra
 import (
 	"fmt"
 	"github.com/deploylab/deploylab/components/apphost"
+	"github.com/deploylab/deploylab/internal/awslimits"
 	"net/netip"
 	"regexp"
 	"strings"
@@ -34,6 +35,8 @@ func Validate(c *Config) error {
 	}
 	if strings.TrimSpace(c.Owner) == "" {
 		p.add("owner", "is required (a team or person; it tags every resource)")
+	} else if problem := awslimits.TagValue(c.Owner); problem != "" {
+		p.add("owner", "%q %s: it tags every resource (e.g. devops-class)", c.Owner, problem)
 	}
 	validateExpiry(&p, c)
 	validateAdminCidrs(&p, c)
@@ -175,9 +178,41 @@ func validateBlueGreen(p *problems, c *Config) {
 	if b.Enabled && len(c.Classroom.Students) > 0 {
 		p.add("blueGreen.enabled", "true with classroom.students: the ALB fronts the stack's one app host, a classroom has a host per student")
 	}
-	if b.CertificateArn != "" && !regexp.MustCompile(`^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]+$`).MatchString(b.CertificateArn) {
-		p.add("blueGreen.certificateArn", "%q is not an ACM certificate ARN (arn:aws:acm:REGION:ACCOUNT:certificate/ID)", b.CertificateArn)
+	if b.CertificateArn != "" {
+		validateCertificateArn(p, b.CertificateArn, c.Region)
 	}
+}
+
+// certificateArn splits an ACM certificate ARN into partition, region and account.
+var certificateArn = regexp.MustCompile(`^arn:(aws[a-z-]*):acm:([a-z0-9-]+):(\d{12}):certificate/[0-9a-f-]+$`)
+
+// validateCertificateArn checks the shape of the ARN and that it can be used here: an ALB listener takes only a
+// certificate of ACM in its own region (ACM User Guide, "Supported Regions": certificates are regional), in its
+// own partition. A certificate of another region otherwise fails the listener at `pulumi up` with
+// CertificateNotFound.
+func validateCertificateArn(p *problems, arn, region string) {
+	m := certificateArn.FindStringSubmatch(arn)
+	if m == nil {
+		p.add("blueGreen.certificateArn", "%q is not an ACM certificate ARN (arn:aws:acm:REGION:ACCOUNT:certificate/ID, ACCOUNT 12 digits, ID lowercase hex and -)", arn)
+		return
+	}
+	if m[2] != region {
+		p.add("blueGreen.certificateArn", "%q is in region %s, but the stack deploys to aws:region %s: an ALB takes only an ACM certificate of its own region (request or import it in %s)", arn, m[2], region, region)
+	}
+	if want := partition(region); m[1] != want {
+		p.add("blueGreen.certificateArn", "%q is in partition %s, but aws:region %s is in partition %s (arn:%s:acm:...)", arn, m[1], region, want, want)
+	}
+}
+
+// partition is the AWS partition of a region: China and GovCloud have their own.
+func partition(region string) string {
+	switch {
+	case strings.HasPrefix(region, "cn-"):
+		return "aws-cn"
+	case strings.HasPrefix(region, "us-gov-"):
+		return "aws-us-gov"
+	}
+	return "aws"
 }
 
 func validateJenkins(p *problems, c *Config) {

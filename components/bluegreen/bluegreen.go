@@ -301,7 +301,7 @@ func newSecurityGroup(ctx *pulumi.Context, name string, a BlueGreenArgs, parent 
 	var egress ec2.SecurityGroupEgressArray
 	for _, port := range []int{a.BluePort, a.GreenPort} {
 		egress = append(egress, ec2.SecurityGroupEgressArgs{
-			Description: pulumi.Sprintf("to the app host's colour port %d", port),
+			Description: pulumi.Sprintf("to the app host colour port %d", port),
 			Protocol:    pulumi.String("tcp"),
 			FromPort:    pulumi.Int(port),
 			ToPort:      pulumi.Int(port),
@@ -310,7 +310,7 @@ func newSecurityGroup(ctx *pulumi.Context, name string, a BlueGreenArgs, parent 
 	}
 	return ec2.NewSecurityGroup(ctx, name+"-alb-sg", &ec2.SecurityGroupArgs{
 		VpcId:       a.VpcID,
-		Description: pulumi.String("deploylab ALB: HTTP/HTTPS from anywhere, out to the app host's colour ports"),
+		Description: pulumi.String("deploylab ALB: HTTP/HTTPS from anywhere, out to the app host colour ports"),
 		Ingress:     ec2.SecurityGroupIngressArray{world(80, "HTTP"), world(443, "HTTPS")},
 		Egress:      egress,
 		Tags:        awstags.Named(a.Tags, name+"-alb-sg"),

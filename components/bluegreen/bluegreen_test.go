@@ -2,6 +2,7 @@ package bluegreen
 
 import (
 	"fmt"
+	"github.com/deploylab/deploylab/internal/awslimits"
 	"github.com/deploylab/deploylab/internal/testutil"
 	"sort"
 	"strings"
@@ -403,6 +404,29 @@ func TestBlueGreenErrors(t *testing.T) {
 				assert.Contains(t, err.Error(), w)
 			}
 			assert.Empty(t, m.res, "nothing is registered from bad input")
+		})
+	}
+}
+
+// TestWithinAWSLimits holds every resource the component registers, with and without a certificate, against the
+// provider's and EC2's limits (internal/awslimits): an apostrophe in a rule description ("app host's") passed
+// every mock and failed only at `pulumi up`.
+func TestWithinAWSLimits(t *testing.T) {
+	t.Parallel()
+	for _, cert := range []string{"", certArn} {
+		t.Run("certificate="+cert, func(t *testing.T) {
+			t.Parallel()
+			m := &mocks{res: map[string]pulumi.MockResourceArgs{}}
+			args := validArgs()
+			args.CertificateArn = cert
+			args.Tags = map[string]string{"env": "prod", "owner": "platform-team"}
+			_, err := run(t, m, &args)
+			require.NoError(t, err)
+			require.NotEmpty(t, m.byType("aws:ec2/securityGroup:SecurityGroup"))
+			for _, r := range m.res {
+				v := awslimits.Check(awslimits.Resource{Type: r.TypeToken, Name: r.Name, Inputs: r.Inputs.Mappable()})
+				require.Empty(t, v, "%s %s", r.TypeToken, r.Name)
+			}
 		})
 	}
 }

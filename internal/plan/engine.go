@@ -13,16 +13,21 @@ import (
 
 // Resource is one resource the program registered, as plan.json records it.
 type Resource struct {
-	URN            string         `json:"urn"`
-	Type           string         `json:"type"`
-	Name           string         `json:"name"`
-	Parent         string         `json:"parent,omitempty"`
-	Custom         bool           `json:"custom"`
-	Inputs         map[string]any `json:"inputs"`
-	Protect        bool           `json:"protect"`
-	RetainOnDelete bool           `json:"retainOnDelete,omitempty"`
-	IgnoreChanges  []string       `json:"ignoreChanges,omitempty"`
-	Dependencies   []string       `json:"dependencies,omitempty"`
+	URN     string         `json:"urn"`
+	Type    string         `json:"type"`
+	Name    string         `json:"name"`
+	Parent  string         `json:"parent,omitempty"`
+	Custom  bool           `json:"custom"`
+	Inputs  map[string]any `json:"inputs"`
+	Protect bool           `json:"protect"`
+	// DeleteBeforeReplace: a forced replacement deletes the old resource first (a fixed address or name would
+	// otherwise collide); shown for every resource, beside protect and ignoreChanges.
+	DeleteBeforeReplace bool     `json:"deleteBeforeReplace"`
+	IgnoreChanges       []string `json:"ignoreChanges"`
+	RetainOnDelete      bool     `json:"retainOnDelete,omitempty"`
+	Dependencies        []string `json:"dependencies,omitempty"`
+	// UserDataBytes is an EC2 instance's user data as EC2 receives it (after base64 decoding, gzip kept).
+	UserDataBytes int `json:"userDataBytes,omitempty"`
 	// userData is an EC2 instance's cloud-init, kept whole even when it is a secret (it holds password
 	// hashes): plan writes it to DIR/userdata so it can be checked and booted.
 	userData string
@@ -51,13 +56,16 @@ func (e *Engine) NewResource(args pulumi.MockResourceArgs) (string, resource.Pro
 	}
 	if args.TypeToken == "aws:ec2/instance:Instance" {
 		r.userData = userDataOf(args.Inputs)
+		r.UserDataBytes = userDataBytes(args.Inputs)
 	}
+	r.IgnoreChanges = []string{}
 	if req != nil {
 		r.Parent = req.GetParent()
 		r.URN = string(resource.NewURN(tokens.QName(e.Stack), tokens.PackageName(e.Project), parentType(req.GetParent()), tokens.Type(args.TypeToken), args.Name))
 		r.Protect = req.GetProtect()
+		r.DeleteBeforeReplace = req.GetDeleteBeforeReplace()
 		r.RetainOnDelete = req.GetRetainOnDelete()
-		r.IgnoreChanges = req.GetIgnoreChanges()
+		r.IgnoreChanges = append(r.IgnoreChanges, req.GetIgnoreChanges()...)
 		r.Dependencies = req.GetDependencies()
 	}
 	e.mu.Lock()

@@ -15,6 +15,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/deploylab/deploylab/infra"
+	"github.com/deploylab/deploylab/internal/awslimits"
 	"github.com/deploylab/deploylab/internal/policy"
 )
 
@@ -26,6 +27,8 @@ type Result struct {
 	Findings  []policy.Finding `json:"findings"`
 	Outputs   map[string]any   `json:"outputs"`
 	Cost      Cost             `json:"cost"`
+	// Quotas is what the stack draws from AWS's default quotas.
+	Quotas []Quota `json:"quotas"`
 	// UserData maps each EC2 instance's name to its rendered cloud-init.
 	UserData map[string]string `json:"-"`
 }
@@ -46,7 +49,11 @@ func Run(ctx context.Context, stack string, raw map[string]string) (*Result, err
 		exported, err = infra.Deploy(pctx, cfg)
 		return err
 	}, pulumi.WithMocks("deploylab", stack, engine), withConfig(raw))
-	if err != nil {
+	var refused *awslimits.Error
+	switch {
+	case errors.As(err, &refused):
+		return nil, fmt.Errorf("the AWS provider or API would refuse this stack (docs/limits.md): %w", refused)
+	case err != nil:
 		return nil, fmt.Errorf("program failed on the mock engine: %w", err)
 	}
 	outputs, err := Await(ctx, exported)
@@ -63,6 +70,10 @@ func Run(ctx context.Context, stack string, raw map[string]string) (*Result, err
 	if err != nil {
 		return nil, fmt.Errorf("policy pack: %w", err)
 	}
+	res.Quotas = Quotas(res.Resources)
+	res.Findings = append(res.Findings, placeholderFindings(cfg)...)
+	res.Findings = append(res.Findings, userDataFindings(res.Resources)...)
+	res.Findings = append(res.Findings, quotaFindings(res.Quotas)...)
 	res.Cost = Estimate(cfg, res.Resources)
 	return res, nil
 }
@@ -75,6 +86,31 @@ func (r *Result) Denied() bool {
 		}
 	}
 	return false
+}
+
+// placeholderFindings reports each documentation placeholder in the config. A warning here, not a deny: the plan
+// creates nothing, and the shipped prod stack file is an example with placeholders to fill in; `pulumi preview`
+// and `up` refuse the same values (infra.Program) before anything is created.
+func placeholderFindings(cfg *infra.Config) []policy.Finding {
+	var out []policy.Finding
+	for _, p := range infra.Placeholders(cfg) {
+		out = append(out, policy.Finding{Policy: "placeholder-value", Level: policy.LevelWarn, Type: "pulumi:pulumi:Stack",
+			Message: p + " (pulumi preview/up refuse it)"})
+	}
+	return out
+}
+
+// userDataFindings warns about user data over deploylab's budget (80% of EC2's limit); over the limit itself the
+// program has already failed (awslimits).
+func userDataFindings(resources []Resource) []policy.Finding {
+	var out []policy.Finding
+	for _, r := range resources {
+		if r.UserDataBytes > awslimits.UserDataBudget {
+			out = append(out, policy.Finding{Policy: "user-data-budget", Level: policy.LevelWarn, URN: r.URN, Type: r.Type, Name: r.Name,
+				Message: fmt.Sprintf("user data is %d bytes as EC2 receives it, over deploylab's budget of %d (80%% of EC2's %d): little room is left to grow", r.UserDataBytes, awslimits.UserDataBudget, awslimits.UserDataLimit)})
+		}
+	}
+	return out
 }
 
 func policyResources(resources []Resource) []policy.Resource {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/deploylab/deploylab/internal/awslimits"
 	"github.com/deploylab/deploylab/internal/testutil"
 )
 
@@ -56,6 +57,15 @@ func TestEveryStackPlansClean(t *testing.T) {
 					require.Equal(t, res.Config.Env, tags["env"], "%s has no env tag", r.URN)
 					require.Equal(t, res.Config.Owner, tags["owner"], "%s has no owner tag", r.URN)
 				}
+			}
+			for _, r := range res.Resources {
+				if r.Type == "aws:ec2/instance:Instance" {
+					require.Positive(t, r.UserDataBytes, "%s: no user data size", r.Name)
+					require.LessOrEqual(t, r.UserDataBytes, awslimits.UserDataBudget, "%s: user data over the 80%% budget", r.Name)
+				}
+			}
+			for _, f := range res.Findings {
+				require.NotEqual(t, "aws-default-quota", f.Policy, "one stack alone exceeds a default quota: %+v", f)
 			}
 			for name, ud := range res.UserData {
 				for _, secret := range generatedSecrets(res) {
@@ -206,11 +216,18 @@ func TestPlanWritesFiles(t *testing.T) {
 		require.NotContains(t, string(data), secret, "a generated secret reached plan.json")
 	}
 	var decoded struct {
-		Resources []Resource `json:"resources"`
-		Findings  []any      `json:"findings"`
+		Resources []map[string]any `json:"resources"`
+		Findings  []any            `json:"findings"`
+		Quotas    []Quota          `json:"quotas"`
 	}
 	require.NoError(t, json.Unmarshal(data, &decoded))
 	require.Equal(t, len(res.Resources), len(decoded.Resources))
+	for _, r := range decoded.Resources {
+		for _, option := range []string{"protect", "deleteBeforeReplace", "ignoreChanges"} {
+			require.Contains(t, r, option, "%v has no %s in plan.json", r["urn"], option)
+		}
+	}
+	require.NotEmpty(t, decoded.Quotas)
 	files, _ := filepath.Glob(filepath.Join(dir, "userdata", "*.yaml"))
 	require.Len(t, files, len(res.UserData))
 	require.NotEmpty(t, files)
@@ -224,6 +241,90 @@ func BenchmarkPlanClass(b *testing.B) {
 				planClass(b, size)
 			}
 			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N)/float64(size), "ms/student")
+		})
+	}
+}
+
+// TestPlanReportsPlaceholders: the prod example plans (exit 0) with one warning per placeholder key.
+func TestPlanReportsPlaceholders(t *testing.T) {
+	t.Parallel()
+	res := planFile(t, filepath.Join(testutil.RepoRoot(), "stacks", "Pulumi.prod.yaml"))
+	var keys []string
+	for _, f := range res.Findings {
+		if f.Policy == "placeholder-value" {
+			require.Equal(t, "warn", f.Level)
+			keys = append(keys, strings.SplitN(f.Message, ": ", 2)[0])
+		}
+	}
+	require.ElementsMatch(t, []string{"deploylab:blueGreen.certificateArn", "deploylab:jenkins.domain", "deploylab:jenkins.certbotEmail"}, keys)
+	require.False(t, res.Denied())
+}
+
+// TestTextOutput checks the text plan shows the user data sizes against EC2's limit and the quota counts.
+func TestTextOutput(t *testing.T) {
+	t.Parallel()
+	res := planFile(t, filepath.Join(testutil.RepoRoot(), "stacks", "Pulumi.dev.yaml"))
+	var out strings.Builder
+	res.WriteText(&out)
+	text := out.String()
+	require.Contains(t, text, "User data as EC2 receives it (limit 16384 bytes; budget 80% = 13107)")
+	for _, r := range res.Resources {
+		if r.Type == "aws:ec2/instance:Instance" {
+			require.Regexp(t, fmt.Sprintf(`(?m)^  %s +%d bytes `, r.Name, r.UserDataBytes), text)
+		}
+	}
+	require.Regexp(t, `(?m)^  VPCs per region +1 \(\+1 default\) of 5$`, text)
+	require.Regexp(t, `(?m)^  Elastic IP addresses per region +1 of 5$`, text)
+	require.Contains(t, text, "stacks like this one fit in one account and region at the default quotas")
+}
+
+// TestQuotas fires and silences the quota warnings on counted resources.
+func TestQuotas(t *testing.T) {
+	t.Parallel()
+	many := func(typ string, n int) []Resource {
+		out := make([]Resource, n)
+		for i := range out {
+			out[i] = Resource{Type: typ, Custom: true, Inputs: map[string]any{}}
+		}
+		return out
+	}
+	cidrs := func(n int) []any {
+		out := make([]any, n)
+		for i := range out {
+			out[i] = fmt.Sprintf("198.51.100.%d/32", i)
+		}
+		return out
+	}
+	group := func(n int) []Resource {
+		return []Resource{{Type: "aws:ec2/securityGroup:SecurityGroup", Custom: true, Inputs: map[string]any{
+			"ingress": []any{map[string]any{"cidrBlocks": cidrs(n)}}}}}
+	}
+	for _, tc := range []struct {
+		name      string
+		resources []Resource
+		want      string // "" = no warning
+		fits      int
+	}{
+		{"one VPC fits four stacks", many("aws:ec2/vpc:Vpc", 1), "", 4},
+		{"five VPCs and the default one", many("aws:ec2/vpc:Vpc", 5), "VPCs per region: this stack needs 5 (plus 1 reserved) of the default 5", 0},
+		{"two EIPs", many("aws:ec2/eip:Eip", 2), "", 2},
+		{"six EIPs", many("aws:ec2/eip:Eip", 6), "Elastic IP addresses per region: this stack needs 6", 0},
+		{"60 admin ranges", group(60), "", 2500},
+		{"61 admin ranges", group(61), "Inbound rules per security group (largest group): this stack needs 61", 2500},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			quotas := Quotas(tc.resources)
+			findings := quotaFindings(quotas)
+			fits, _ := StacksThatFit(quotas)
+			require.Equal(t, tc.fits, fits)
+			if tc.want == "" {
+				require.Empty(t, findings)
+				return
+			}
+			require.Len(t, findings, 1)
+			require.Equal(t, "warn", findings[0].Level)
+			require.Contains(t, findings[0].Message, tc.want)
 		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/base64"
 	"fmt"
+	"github.com/deploylab/deploylab/internal/awslimits"
 	"github.com/deploylab/deploylab/internal/stackfile"
 	"io"
 	"strings"
@@ -147,6 +148,17 @@ func unwrapString(v resource.PropertyValue) string {
 		return v.StringValue()
 	}
 	return ""
+}
+
+// userDataBytes is the size of an instance's user data as EC2 receives it, the figure EC2's 16 KB limit applies to.
+func userDataBytes(inputs resource.PropertyMap) int {
+	for _, key := range []resource.PropertyKey{"userData", "userDataBase64"} {
+		if v, ok := inputs[key]; ok {
+			n, _ := awslimits.UserDataSize(unwrapString(v), key == "userDataBase64")
+			return n
+		}
+	}
+	return 0
 }
 
 // userDataOf returns an instance's cloud-init document, from userData or from gzipped userDataBase64 (the
