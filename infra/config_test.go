@@ -142,7 +142,9 @@ func TestReadmeExample(t *testing.T) {
 func TestScalarStringKeys(t *testing.T) {
 	t.Parallel()
 	base := map[string]string{"deploylab:env": "dev", "deploylab:adminCidrs": `["198.51.100.0/24"]`, "deploylab:appHost": `{"passwordAuth": true}`}
-	for _, owner := range []string{"2026", "true", "null", `"quoted"`} {
+	// A quoted owner is a string that reads as JSON too, but AWS tags refuse the quote character: validation
+	// names that (TestValidate), so only the tag-safe values are loaded here.
+	for _, owner := range []string{"2026", "true", "null"} {
 		t.Run(owner, func(t *testing.T) {
 			t.Parallel()
 			raw := maps.Clone(base)
@@ -155,5 +157,5 @@ func TestScalarStringKeys(t *testing.T) {
 	raw := maps.Clone(base)
 	raw["deploylab:owner"] = `{"team": "a"}`
 	_, err := Load(raw)
-	require.ErrorContains(t, err, "deploylab:owner: value: got a object, want string")
+	require.ErrorContains(t, err, "deploylab:owner: value: got a mapping, want a string")
 }
