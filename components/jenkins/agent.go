@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ssm"
@@ -23,8 +24,10 @@ const (
 	agentUser   = "jenkins"
 	agentLabel  = "docker"
 	agentRootFS = "/var/lib/jenkins-agent"
-	// agentJavaDir holds the JDK copied out of JenkinsImage at boot: the agent's remoting runs on exactly the Java
-	// the controller's core was built for (2.568 needs Java 21, which Debian 12 does not package).
+	// agentJavaDir holds the Java runtime copied out of JenkinsImage at boot (its JAVA_HOME, /opt/java/openjdk:
+	// jenkinsci/docker debian/Dockerfile at 2.568.2): the agent's remoting runs on exactly the controller's Java.
+	// Since 2.555.1 Jenkins needs Java 21 on agents too (jenkins.io/doc/upgrade-guide/2.555), which Debian 12 does
+	// not package. The builds themselves use Debian's JDK (default-jdk-headless, 17) on PATH.
 	agentJavaDir    = "/opt/jenkins-java"
 	agentCredential = "agent-ssh"
 )
@@ -36,6 +39,8 @@ var agentSetupScript string
 type AgentConfig struct {
 	// HostKeyParameter names the SecureString holding the agent's SSH host private key.
 	HostKeyParameter string
+	// Region is the stack's AWS region, for the host key read and the pipelines' aws CLI.
+	Region string
 	// ControllerKey is the public key the controller logs in with (authorized for agentUser).
 	ControllerKey string
 	// DeployHost and DeployHostKey pin the app host's key for the deploy stage, which runs here.
@@ -56,6 +61,7 @@ func RenderAgentUserData(c AgentConfig) (string, error) {
 		"JAVA_DIR=" + agentJavaDir,
 		"JAVA_IMAGE=" + JenkinsImage,
 		"HOST_KEY_PARAMETER=" + shellQuote(c.HostKeyParameter),
+		"AWS_REGION=" + shellQuote(c.Region),
 	}, "\n") + "\n"
 	lock := true
 	return cloudinit.Render(cloudinit.Config{
@@ -64,7 +70,7 @@ func RenderAgentUserData(c AgentConfig) (string, error) {
 			SSHAuthorizedKeys: []string{strings.TrimSpace(c.ControllerKey)},
 		}},
 		PackageUpdate: true,
-		Packages:      []string{"docker.io", "awscli", "git", "curl"},
+		Packages:      []string{"docker.io", "awscli", "git", "curl", "default-jdk-headless"},
 		WriteFiles: []cloudinit.WriteFile{
 			{Path: "/etc/jenkins-agent/agent.env", Content: env, Permissions: "0644"},
 			{Path: "/etc/ssh/ssh_known_hosts", Content: knownHosts, Permissions: "0644"},
@@ -193,10 +199,11 @@ func newAgent(ctx *pulumi.Context, g agentArgs) (*agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	userData := pulumi.All(hostKeyParam.Name, g.controllerKey, g.appHost, g.appHostKey).ApplyT(func(v []any) (string, error) {
+	region := aws.GetRegionOutput(ctx, aws.GetRegionOutputArgs{}, parent)
+	userData := pulumi.All(hostKeyParam.Name, g.controllerKey, g.appHost, g.appHostKey, region.Name()).ApplyT(func(v []any) (string, error) {
 		return compress(RenderAgentUserData(AgentConfig{
 			HostKeyParameter: v[0].(string), ControllerKey: v[1].(string),
-			DeployHost: v[2].(string), DeployHostKey: v[3].(string),
+			DeployHost: v[2].(string), DeployHostKey: v[3].(string), Region: v[4].(string),
 		}))
 	}).(pulumi.StringOutput)
 	instance, err := ec2.NewInstance(ctx, name, &ec2.InstanceArgs{

@@ -532,6 +532,7 @@ func TestAgent(t *testing.T) {
 	require.Contains(t, ud, "ssh-ed25519 AAAAMOCKPUBLIC jenkins", "the controller's key is authorized")
 	require.Contains(t, ud, "10.0.1.20 "+sampleHostKey+"\n", "the app host's key is pinned where the deploy runs")
 	require.Contains(t, ud, "HOST_KEY_PARAMETER='/deploylab/deploylab/dev/jenkins/agent-host-key'")
+	require.Contains(t, ud, "AWS_REGION='eu-central-1'")
 	require.NotContains(t, ud, "MOCKPRIVATEKEY9d2e")
 	require.Less(t, len(str(inst, "userDataBase64")), 13107, "80% of EC2's 16 KiB")
 

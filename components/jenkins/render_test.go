@@ -150,7 +150,7 @@ func TestCasc(t *testing.T) {
 							UsernamePassword map[string]string `yaml:"usernamePassword"`
 							SSH              struct {
 								ID, Username, Scope string
-								PrivateKeySource struct {
+								PrivateKeySource    struct {
 									DirectEntry struct {
 										PrivateKey string `yaml:"privateKey"`
 									} `yaml:"directEntry"`
@@ -285,7 +285,7 @@ func TestPipelinesRunOnTheAgent(t *testing.T) {
 // no secret (the host key is read from SSM at boot), authorizes only the controller's key and pins the app host.
 func TestAgentUserData(t *testing.T) {
 	t.Parallel()
-	cfg := AgentConfig{HostKeyParameter: "/deploylab/deploylab/dev/jenkins/agent-host-key",
+	cfg := AgentConfig{HostKeyParameter: "/deploylab/deploylab/dev/jenkins/agent-host-key", Region: "eu-central-1",
 		ControllerKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGNvbnRyb2xsZXJrZXk jenkins\n", DeployHost: "10.0.1.20", DeployHostKey: sampleHostKey}
 	doc, err := RenderAgentUserData(cfg)
 	require.NoError(t, err)
@@ -302,13 +302,14 @@ func TestAgentUserData(t *testing.T) {
 	require.Equal(t, "10.0.1.20 "+sampleHostKey+"\n", files["/etc/ssh/ssh_known_hosts"], "the deploy stage runs here")
 	require.Contains(t, files["/etc/jenkins-agent/agent.env"], "HOST_KEY_PARAMETER='/deploylab/deploylab/dev/jenkins/agent-host-key'")
 	require.Contains(t, files["/etc/jenkins-agent/agent.env"], "JAVA_IMAGE="+JenkinsImage)
+	require.Contains(t, files["/etc/jenkins-agent/agent.env"], "AWS_REGION='eu-central-1'")
 	require.Equal(t, agentSetupScript, files["/usr/local/sbin/jenkins-agent-setup"])
 	require.NotContains(t, doc, "PRIVATE KEY")
 	require.Len(t, c.Users, 2)
 	require.Equal(t, agentUser, c.Users[1].Name)
 	require.Equal(t, []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGNvbnRyb2xsZXJrZXk jenkins"}, c.Users[1].SSHAuthorizedKeys)
 	require.True(t, *c.Users[1].LockPasswd)
-	require.Contains(t, c.Packages, "docker.io")
+	require.Subset(t, c.Packages, []string{"docker.io", "awscli", "git", "default-jdk-headless"})
 	require.Equal(t, [][]string{{"/usr/local/sbin/jenkins-agent-setup"}}, c.RunCmd)
 
 	// The real sshd accepts the drop-in, and with it only the jenkins user logs in, with a key.

@@ -2,13 +2,12 @@
 # First-boot setup of the Jenkins build agent, run once by cloud-init (runcmd): install the stack-made SSH host key
 # the controller pins (read from SSM, never in user data), give the jenkins user Docker and a workspace, copy the
 # JDK out of the pinned Jenkins image (the agent runs remoting on the controller's own Java), and record the region
-# for the pipelines' aws CLI. The controller then launches the agent over SSH. Settings come from
+# (AWS_REGION, from the stack) for the pipelines' aws CLI. The controller then launches the agent over SSH. Settings come from
 # /etc/jenkins-agent/agent.env, written by cloud-init; it holds no secret.
 set -o errexit -o nounset -o pipefail
 
 ENV_FILE="${AGENT_ENV_FILE:-/etc/jenkins-agent/agent.env}"
 AWS="${AWS:-aws}"
-CURL="${CURL:-curl}"
 DOCKER="${DOCKER:-docker}"
 SYSTEMCTL="${SYSTEMCTL:-systemctl}"
 
@@ -21,18 +20,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# region asks the instance metadata service (IMDSv2: a session token first) which region the host is in.
-region() {
-  local token
-  token="$("${CURL}" -fsS -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' http://169.254.169.254/latest/api/token)"
-  "${CURL}" -fsS -H "X-aws-ec2-metadata-token: ${token}" http://169.254.169.254/latest/meta-data/placement/region
-}
-
 # install_host_key replaces the host keys sshd generated with the one the controller pins; the value goes from aws
 # straight into the file, never through a variable or a command line.
 install_host_key() {
   local key=/etc/ssh/ssh_host_ed25519_key
-  (umask 077 && "${AWS}" ssm get-parameter --region "${REGION}" --name "${HOST_KEY_PARAMETER:?}" --with-decryption \
+  (umask 077 && "${AWS}" ssm get-parameter --region "${AWS_REGION:?}" --name "${HOST_KEY_PARAMETER:?}" --with-decryption \
     --query Parameter.Value --output text >"${key}.tmp")
   ssh-keygen -y -f "${key}.tmp" >"${key}.pub.tmp" || die "${HOST_KEY_PARAMETER} holds no OpenSSH private key"
   mv -f "${key}.tmp" "${key}"
@@ -58,9 +50,8 @@ main() {
   [[ -r "${ENV_FILE}" ]] || die "missing ${ENV_FILE}"
   # shellcheck source=/dev/null # written by cloud-init at boot; not present when linting
   . "${ENV_FILE}"
-  REGION="$(region)"
   # pam_env reads /etc/environment for the controller's SSH session, so every build sees AWS_REGION.
-  grep -q '^AWS_REGION=' /etc/environment || printf 'AWS_REGION=%s\n' "${REGION}" >>/etc/environment
+  grep -q '^AWS_REGION=' /etc/environment || printf 'AWS_REGION=%s\n' "${AWS_REGION:?}" >>/etc/environment
   install_host_key
   # Docker group: builds run docker build, which makes a pipeline author root on this host (and only here).
   usermod --append --groups docker "${AGENT_USER:?}"
