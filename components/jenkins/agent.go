@@ -98,7 +98,6 @@ X11Forwarding no
 func agentNode(host, hostKey string, executors int) map[string]any {
 	return map[string]any{"permanent": map[string]any{
 		"name":              "agent-1",
-		"nodeDescription":   "deploylab build agent (EC2, Docker)",
 		"labelString":       agentLabel,
 		"mode":              "EXCLUSIVE",
 		"numExecutors":      executors,

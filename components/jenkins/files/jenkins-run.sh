@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # Runs the Jenkins container in the foreground for jenkins.service. The secrets directory (tmpfs, filled by
-# jenkins-secrets.sh) is mounted read-only at /run/secrets, where JCasC resolves ${JENKINS_ADMIN_PASSWORD} and
-# ${AGENT_SSH_KEY} (and the deploy folder's job-dsl reads DEPLOY_SSH_KEY). The container runs as the image's jenkins
-# user (moved to JENKINS_UID by the derived image), so ssh and git find a passwd entry and HOME=/var/jenkins_home.
-# No Docker socket: builds run on the build agent, so a pipeline author is not root on the controller.
+# jenkins-secrets.sh) is mounted read-only at /run/secrets, for JCasC and the jobs' Job DSL. The container runs as
+# the image's jenkins user (moved to JENKINS_UID by the derived image), so ssh and git find a passwd entry and
+# HOME=/var/jenkins_home. No Docker socket: builds run on the build agent, never as root on the controller.
 set -o errexit -o nounset -o pipefail
 
 ENV_FILE="${JENKINS_ENV_FILE:-/etc/jenkins/jenkins.env}"
