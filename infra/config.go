@@ -96,7 +96,7 @@ type JenkinsConfig struct {
 	Branch string `json:"branch"`
 	// BuildTool is gradle (default) or maven.
 	BuildTool string `json:"buildTool"`
-	// Executors on the controller. Optional, default 2.
+	// Executors on the Jenkins build agent (the controller has none). Optional, default 2.
 	Executors *int `json:"executors"`
 	// HomeVolumeGiB is the size of the jenkins_home EBS volume. Optional, default 30.
 	HomeVolumeGiB int `json:"homeVolumeGiB"`

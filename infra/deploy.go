@@ -80,7 +80,8 @@ func deployAWS(ctx *pulumi.Context, c *Config, tags map[string]string, out pulum
 			return err
 		}
 		hostArgs.DeployKey = ci.DeployPublicKey
-		hostArgs.SSHFrom = ci.SecurityGroupID.ToStringOutput()
+		// The deploy stage runs on the build agent, so SSH comes from the agent, never from the controller.
+		hostArgs.SSHFrom = ci.AgentSecurityGroupID.ToStringOutput()
 		hostArgs.ExtraPolicyARNs = []pulumi.StringInput{ci.PullPolicyArn}
 		hostArgs.ECRRepositoryURL = ci.RepositoryURL
 		out["jenkinsUrl"] = ci.URL

@@ -230,7 +230,7 @@ func validateJenkins(p *problems, c *Config) {
 		p.add("jenkins.buildTool", "%q is not one of %s", j.BuildTool, strings.Join(BuildTools, ", "))
 	}
 	if *j.Executors < 1 || *j.Executors > 16 {
-		p.add("jenkins.executors", "%d is out of range (want 1-16: builds run on the controller)", *j.Executors)
+		p.add("jenkins.executors", "%d is out of range (want 1-16: builds the Jenkins build agent runs at once)", *j.Executors)
 	}
 	if j.HomeVolumeGiB < 10 || j.HomeVolumeGiB > 16384 {
 		p.add("jenkins.homeVolumeGiB", "%d is out of range (want 10-16384)", j.HomeVolumeGiB)

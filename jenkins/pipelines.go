@@ -14,12 +14,12 @@ var Plugins string
 //go:embed plugins.lock
 var PluginsLock string
 
-// DeployPipeline is Jenkinsfile.deploy, the script of the app-deploy job (dev-like stacks).
+// DeployPipeline is Jenkinsfile.deploy, the script of the deploy/app-deploy job (dev-like stacks).
 //
 //go:embed Jenkinsfile.deploy
 var DeployPipeline string
 
-// PromotePipeline is Jenkinsfile.promote, the script of the app-promote job (stacks that promote from another).
+// PromotePipeline is Jenkinsfile.promote, the script of the deploy/app-promote job (stacks that promote from another).
 //
 //go:embed Jenkinsfile.promote
 var PromotePipeline string

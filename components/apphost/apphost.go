@@ -321,7 +321,7 @@ func securityRules(a HostArgs) (sgRules, error) {
 	tcp(80, "HTTP from anywhere (site and Lets Encrypt HTTP-01)", world4, world6, nil)
 	tcp(443, "HTTPS from anywhere", world4, world6, nil)
 	if a.SSHFrom != nil {
-		tcp(22, "SSH from the Jenkins controller (deploy user key only)", nil, nil, a.SSHFrom)
+		tcp(22, "SSH from the Jenkins build agent (deploy user key only)", nil, nil, a.SSHFrom)
 	}
 	if a.AppPortsFrom != nil {
 		tcp(a.BluePort, "blue colour from the load balancer", nil, nil, a.AppPortsFrom)

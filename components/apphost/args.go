@@ -75,7 +75,7 @@ type HostArgs struct {
 	ElasticIP bool
 	// VolumeSizeGiB is the size of the encrypted gp3 root volume. Optional, default 20 (images and layers need room).
 	VolumeSizeGiB int
-	// SSHFrom is a security group ID (the Jenkins controller's) allowed to reach SSH; only the deploy key is
+	// SSHFrom is a security group ID (the Jenkins build agent's) allowed to reach SSH; only the deploy key is
 	// authorized there, for the admin user. Optional, default none.
 	SSHFrom pulumi.StringInput
 	// PrivateIP fixes the host's private address inside SubnetID, so another host (Jenkins) can be configured

@@ -118,7 +118,7 @@ func TestCascRootElements(t *testing.T) {
 		}
 		for k := range root["jenkins"].(map[string]any) {
 			require.Contains(t, []string{"systemMessage", "numExecutors", "mode", "securityRealm", "authorizationStrategy",
-				"crumbIssuer", "globalNodeProperties"}, k, "jenkins.%s is not a setting this project knows", k)
+				"crumbIssuer", "globalNodeProperties", "nodes"}, k, "jenkins.%s is not a setting this project knows", k)
 		}
 	}
 }

@@ -33,7 +33,8 @@ type ControllerArgs struct {
 	// AdminCidrs are the only networks that reach the Jenkins UI (port 8080, or 443 when Domain is set). Required;
 	// 0.0.0.0/0 and ::/0 are refused. There is no SSH ingress: operators use SSM Session Manager.
 	AdminCidrs []string
-	// InstanceType is the EC2 type. Optional, default t3.medium (Jenkins and builds want 4 GiB). A Graviton type
+	// InstanceType is the EC2 type of the controller and of the build agent. Optional, default t3.medium (Jenkins
+	// and builds each want 4 GiB). A Graviton type
 	// (t4g.medium, m7g.large, a1.large) gets the arm64 image, any other the amd64 one.
 	InstanceType string
 	// AppRepo is the git URL of the app the pipelines build. Optional, default https://github.com/example/app.git.
@@ -43,9 +44,8 @@ type ControllerArgs struct {
 	Branch string
 	// BuildTool is how Jenkinsfile.dev builds: gradle (default, ./gradlew build) or maven (./mvnw -B verify).
 	BuildTool string
-	// Executors is the number of builds the controller runs at once. Optional, default 2. Builds run on the
-	// controller itself: acceptable for a class or a small team on a host only admins reach. Add agents when builds
-	// queue, when branches of untrusted contributors build, or when the team outgrows one host.
+	// Executors is the number of builds the build agent runs at once. Optional, default 2. The controller's
+	// built-in node has none: every build, and the deploy stage, runs on the agent (a host of its own, agent.go).
 	Executors int
 	// HomeVolumeGiB is the size of the encrypted gp3 volume holding jenkins_home. Optional, default 30.
 	HomeVolumeGiB int
@@ -98,8 +98,11 @@ type Controller struct {
 	DeployPublicKey pulumi.StringOutput `pulumi:"deployPublicKey"`
 	// RepositoryURL is the ECR repository of the app image.
 	RepositoryURL pulumi.StringOutput `pulumi:"repositoryUrl"`
-	// SecurityGroupID is the controller's security group (the app host allows SSH from it).
+	// SecurityGroupID is the controller's security group.
 	SecurityGroupID pulumi.IDOutput `pulumi:"securityGroupId"`
+	// AgentSecurityGroupID is the build agent's security group: the deploy stage runs there, so the app host
+	// allows SSH from it (and not from the controller).
+	AgentSecurityGroupID pulumi.IDOutput `pulumi:"agentSecurityGroupId"`
 	// PullPolicyArn is the IAM policy the app host's role attaches to pull from the repository.
 	PullPolicyArn pulumi.StringOutput `pulumi:"pullPolicyArn"`
 }
@@ -299,6 +302,15 @@ func NewController(ctx *pulumi.Context, name string, args *ControllerArgs, opts 
 	if err != nil {
 		return nil, err
 	}
+	// The controller's key to launch the build agent: a SYSTEM-scoped credential, which no build can bind.
+	agentKey, err := tls.NewPrivateKey(ctx, name+"-agent-ssh-key", &tls.PrivateKeyArgs{Algorithm: pulumi.String("ED25519")}, parent)
+	if err != nil {
+		return nil, err
+	}
+	agentKeyParam, err := secureString("agent-ssh-key", "SSH private key the Jenkins controller launches its build agent with", agentKey.PrivateKeyOpenssh)
+	if err != nil {
+		return nil, err
+	}
 	// The GitHub token is the operator's, not the stack's: created with a placeholder that the operator
 	// overwrites (docs/operations.md); ignoreChanges keeps pulumi up from putting the placeholder back.
 	tokenParam, err := secureString("github-token", "GitHub token Jenkins scans and clones the app repository with",
@@ -330,8 +342,8 @@ func NewController(ctx *pulumi.Context, name string, args *ControllerArgs, opts 
 	}
 	if _, err := iam.NewRolePolicy(ctx, name+"-access", &iam.RolePolicyArgs{
 		Role: role.Name,
-		Policy: pulumi.All(adminParam.Arn, keyParam.Arn, tokenParam.Arn, repo.Arn).ApplyT(func(v []any) (string, error) {
-			return controllerPolicy([]string{v[0].(string), v[1].(string), v[2].(string)}, v[3].(string), a.PromoteFrom)
+		Policy: pulumi.All(adminParam.Arn, keyParam.Arn, tokenParam.Arn, agentKeyParam.Arn).ApplyT(func(v []any) (string, error) {
+			return controllerPolicy([]string{v[0].(string), v[1].(string), v[2].(string), v[3].(string)})
 		}).(pulumi.StringOutput),
 	}, parent); err != nil {
 		return nil, err
@@ -400,12 +412,20 @@ func NewController(ctx *pulumi.Context, name string, args *ControllerArgs, opts 
 			_ = ctx.Log.Warn("jenkins: appHostKey is unset: deploys fail host key verification until the app host's key is passed", &pulumi.LogArgs{Resource: c})
 		}
 	}
-	userData := pulumi.All(adminParam.Name, keyParam.Name, tokenParam.Name, home.ID(), eip.PublicIp, repo.RepositoryUrl, appHost, appHostKey).ApplyT(
+	builder, err := newAgent(ctx, agentArgs{
+		name: name, ami: ami.Value, a: a, controllerSG: sg.ID(), controllerKey: agentKey.PublicKeyOpenssh,
+		repoArn: repo.Arn, parameterPrefix: prefix, appHost: appHost, appHostKey: appHostKey, tags: tags, parent: parent,
+	})
+	if err != nil {
+		return nil, err
+	}
+	userData := pulumi.All(adminParam.Name, keyParam.Name, tokenParam.Name, home.ID(), eip.PublicIp, repo.RepositoryUrl,
+		appHost, agentKeyParam.Name, builder.privateIP, builder.hostKey).ApplyT(
 		func(v []any) (string, error) {
 			h := hostConfig(a, v[4].(string))
 			h.AdminPasswordParameter, h.DeployKeyParameter, h.GitHubTokenParameter = v[0].(string), v[1].(string), v[2].(string)
-			h.HomeVolumeID, h.RepositoryURL = string(v[3].(pulumi.ID)), v[5].(string)
-			h.DeployHost, h.DeployHostKey = v[6].(string), v[7].(string)
+			h.HomeVolumeID, h.RepositoryURL, h.DeployHost = string(v[3].(pulumi.ID)), v[5].(string), v[6].(string)
+			h.AgentKeyParameter, h.AgentHost, h.AgentHostKey = v[7].(string), v[8].(string), strings.TrimSpace(v[9].(string))
 			return renderCompressedUserData(h)
 		}).(pulumi.StringOutput)
 
@@ -418,8 +438,9 @@ func NewController(ctx *pulumi.Context, name string, args *ControllerArgs, opts 
 		MetadataOptions: &ec2.InstanceMetadataOptionsArgs{
 			HttpTokens:   pulumi.String("required"),
 			HttpEndpoint: pulumi.String("enabled"),
-			// 2 hops: the aws CLI in the Jenkins container reaches IMDS through the Docker bridge.
-			HttpPutResponseHopLimit: pulumi.Int(2),
+			// 1 hop: only jenkins-secrets on the host needs the role; the Jenkins container (no build runs there
+			// any more) is a hop further and gets no token.
+			HttpPutResponseHopLimit: pulumi.Int(1),
 		},
 		RootBlockDevice: &ec2.InstanceRootBlockDeviceArgs{
 			VolumeType: pulumi.String("gp3"), VolumeSize: pulumi.Int(20), Encrypted: pulumi.Bool(true), DeleteOnTermination: pulumi.Bool(true),
@@ -455,12 +476,13 @@ func NewController(ctx *pulumi.Context, name string, args *ControllerArgs, opts 
 	c.DeployPublicKey = key.PublicKeyOpenssh
 	c.RepositoryURL = repo.RepositoryUrl
 	c.SecurityGroupID = sg.ID()
+	c.AgentSecurityGroupID = builder.securityGroupID
 	c.PullPolicyArn = pull.Arn
 	if err := ctx.RegisterResourceOutputs(c, pulumi.Map{
 		"url": c.URL, "publicIp": c.PublicIP, "adminPasswordParameter": c.AdminPasswordParameter,
 		"githubTokenParameter": c.GitHubTokenParameter, "secretsKeyArn": c.SecretsKeyArn,
 		"deployPublicKey": c.DeployPublicKey, "repositoryUrl": c.RepositoryURL,
-		"securityGroupId": c.SecurityGroupID, "pullPolicyArn": c.PullPolicyArn,
+		"securityGroupId": c.SecurityGroupID, "agentSecurityGroupId": c.AgentSecurityGroupID, "pullPolicyArn": c.PullPolicyArn,
 	}); err != nil {
 		return nil, err
 	}
@@ -527,23 +549,11 @@ const assumeRolePolicy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow"
 
 var ecrAuth = statement{Effect: "Allow", Action: []string{"ecr:GetAuthorizationToken"}, Resource: []string{"*"}}
 
-// controllerPolicy lets the controller read its parameters and push to its repository. Decrypting them is
-// granted by the key policy of their own key (secretsKeyPolicy), which names this role.
-// With promoteFrom it may also pull from (and describe) that repository, and nothing more.
-func controllerPolicy(paramArns []string, repoArn, promoteFrom string) (string, error) {
-	statements := []statement{
-		{Effect: "Allow", Action: []string{"ssm:GetParameter"}, Resource: paramArns},
-		ecrAuth,
-		{Effect: "Allow", Action: []string{
-			"ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:CompleteLayerUpload", "ecr:DescribeImages",
-			"ecr:GetDownloadUrlForLayer", "ecr:InitiateLayerUpload", "ecr:PutImage", "ecr:UploadLayerPart",
-		}, Resource: []string{repoArn}},
-	}
-	if promoteFrom != "" {
-		statements = append(statements, statement{Effect: "Allow", Action: append(pullActions, "ecr:DescribeImages"),
-			Resource: []string{ecrRepoArn(promoteFrom)}})
-	}
-	b, err := json.Marshal(policyDoc(statements...))
+// controllerPolicy lets the controller read its parameters, and nothing more: builds, and with them ECR, are
+// the agent's (agentPolicy). Decrypting the parameters is granted by the key policy of their own key
+// (secretsKeyPolicy), which names this role.
+func controllerPolicy(paramArns []string) (string, error) {
+	b, err := json.Marshal(policyDoc(statement{Effect: "Allow", Action: []string{"ssm:GetParameter"}, Resource: paramArns}))
 	return string(b), err
 }
 

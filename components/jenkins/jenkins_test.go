@@ -50,6 +50,8 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 	case "aws:ecr/repository:Repository":
 		out["repositoryUrl"] = resource.NewStringProperty("123456789012.dkr.ecr.eu-central-1.amazonaws.com/" + args.Name)
 		out["name"] = resource.NewStringProperty(args.Name)
+	case "aws:ec2/instance:Instance":
+		out["privateIp"] = resource.NewStringProperty("10.0.1.30")
 	case "aws:iam/role:Role", "aws:iam/instanceProfile:InstanceProfile":
 		out["name"] = resource.NewStringProperty(args.Name)
 	}
@@ -95,6 +97,18 @@ func (m *mocks) one(t *testing.T, typ string) resource.PropertyMap {
 	return r[0].inputs
 }
 
+// named returns the inputs of the one resource of type typ called name.
+func (m *mocks) named(t *testing.T, typ, name string) resource.PropertyMap {
+	t.Helper()
+	for _, x := range m.byType(typ) {
+		if x.name == name {
+			return x.inputs
+		}
+	}
+	require.Failf(t, "no resource", "%s %s", typ, name)
+	return nil
+}
+
 func baseArgs() *ControllerArgs {
 	return &ControllerArgs{
 		VpcID: pulumi.String("vpc-1"), SubnetID: pulumi.String("subnet-1"),
@@ -137,8 +151,9 @@ func TestInstanceAndVolume(t *testing.T) {
 		args := baseArgs()
 		args.KeepHomeOnDestroy = prod
 		m := run(t, args)
-		inst := m.one(t, "aws:ec2/instance:Instance")
+		inst := m.named(t, "aws:ec2/instance:Instance", "jenkins")
 		require.Equal(t, "required", str(inst, "metadataOptions", "httpTokens"))
+		require.Equal(t, "1", str(inst, "metadataOptions", "httpPutResponseHopLimit"), "the container gets no role")
 		require.Equal(t, "true", str(inst, "rootBlockDevice", "encrypted"))
 		require.Equal(t, "gp3", str(inst, "rootBlockDevice", "volumeType"))
 		require.Equal(t, "ami-0debian12-amd64", str(inst, "ami"))
@@ -153,7 +168,9 @@ func TestInstanceAndVolume(t *testing.T) {
 		require.Equal(t, "jenkins-home-id", str(att, "volumeId"))
 		require.Contains(t, userData(t, inst), "HOME_VOLUME_ID='jenkins-home-id'")
 		require.Contains(t, userData(t, inst), "value: 10.0.1.20")
-		require.Contains(t, userData(t, inst), "10.0.1.20 "+sampleHostKey+"\n", "the app host's key is pinned")
+		// The controller launches the agent at its address, pinning the stack-made agent host key.
+		require.Contains(t, userData(t, inst), "host: 10.0.1.30")
+		require.Contains(t, userData(t, inst), "key: ssh-ed25519 AAAAMOCKPUBLIC jenkins")
 	}
 }
 
@@ -164,7 +181,9 @@ func TestArchitectureFollowsInstanceType(t *testing.T) {
 		"a1.large": "ami-0debian12-arm64", "t3.medium": "ami-0debian12-amd64", "m7i-flex.large": "ami-0debian12-amd64"} {
 		args := baseArgs()
 		args.InstanceType = instanceType
-		require.Equal(t, ami, str(run(t, args).one(t, "aws:ec2/instance:Instance"), "ami"), instanceType)
+		m := run(t, args)
+		require.Equal(t, ami, str(m.named(t, "aws:ec2/instance:Instance", "jenkins"), "ami"), instanceType)
+		require.Equal(t, ami, str(m.named(t, "aws:ec2/instance:Instance", "jenkins-agent"), "ami"), instanceType)
 	}
 }
 
@@ -226,9 +245,16 @@ func TestIAMLeastPrivilege(t *testing.T) {
 	paramArn := func(n string) string {
 		return "arn:aws:test:eu-central-1:123456789012:aws:ssm/parameter:Parameter/" + n
 	}
-	access := policy(t, str(m.one(t, "aws:iam/rolePolicy:RolePolicy"), "policy"))
+	// The controller reads its secrets and nothing else: builds, and ECR with them, are the agent's.
+	access := policy(t, str(m.named(t, "aws:iam/rolePolicy:RolePolicy", "jenkins-access"), "policy"))
 	require.Equal(t, []statement{
-		{Effect: "Allow", Action: []string{"ssm:GetParameter"}, Resource: []string{paramArn("jenkins-admin-password"), paramArn("jenkins-deploy-ssh-key"), paramArn("jenkins-github-token")}},
+		{Effect: "Allow", Action: []string{"ssm:GetParameter"}, Resource: []string{paramArn("jenkins-admin-password"),
+			paramArn("jenkins-deploy-ssh-key"), paramArn("jenkins-github-token"), paramArn("jenkins-agent-ssh-key")}},
+	}, access.Statement)
+	// The agent reads its own host key and pushes to the repository: no parameter of the controller.
+	access = policy(t, str(m.named(t, "aws:iam/rolePolicy:RolePolicy", "jenkins-agent-access"), "policy"))
+	require.Equal(t, []statement{
+		{Effect: "Allow", Action: []string{"ssm:GetParameter"}, Resource: []string{paramArn("jenkins-agent-host-key")}},
 		{Effect: "Allow", Action: []string{"ecr:GetAuthorizationToken"}, Resource: []string{"*"}},
 		{Effect: "Allow", Action: []string{"ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:CompleteLayerUpload",
 			"ecr:DescribeImages", "ecr:GetDownloadUrlForLayer", "ecr:InitiateLayerUpload", "ecr:PutImage", "ecr:UploadLayerPart"},
@@ -239,15 +265,19 @@ func TestIAMLeastPrivilege(t *testing.T) {
 		{Effect: "Allow", Action: []string{"ecr:GetAuthorizationToken"}, Resource: []string{"*"}},
 		{Effect: "Allow", Action: []string{"ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"}, Resource: []string{repoArn}},
 	}, pull.Statement)
-	role := m.one(t, "aws:iam/role:Role")
-	require.JSONEq(t, assumeRolePolicy, str(role, "assumeRolePolicy"))
+	for _, role := range m.byType("aws:iam/role:Role") {
+		require.JSONEq(t, assumeRolePolicy, str(role.inputs, "assumeRolePolicy"))
+	}
+	// Session Manager on the controller only: the agent role gets no managed policy (its ssm:GetParameter on *).
 	att := m.one(t, "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
 	require.Equal(t, "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore", str(att, "policyArn"))
+	require.Equal(t, "jenkins-role", str(att, "role"))
+	require.Equal(t, "jenkins-agent-role", str(m.named(t, "aws:iam/instanceProfile:InstanceProfile", "jenkins-agent-profile"), "role"))
 
 	// Promoting: pull (and describe) from the source repository, nothing else is added.
 	args := baseArgs()
 	args.PromoteFrom = "111122223333.dkr.ecr.eu-west-1.amazonaws.com/jenkins-app-1a2b3c"
-	access = policy(t, str(run(t, args).one(t, "aws:iam/rolePolicy:RolePolicy"), "policy"))
+	access = policy(t, str(run(t, args).named(t, "aws:iam/rolePolicy:RolePolicy", "jenkins-agent-access"), "policy"))
 	require.Len(t, access.Statement, 4)
 	require.Equal(t, statement{Effect: "Allow", Action: []string{"ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:DescribeImages"},
 		Resource: []string{"arn:aws:ecr:eu-west-1:111122223333:repository/jenkins-app-1a2b3c"}}, access.Statement[3])
@@ -259,30 +289,37 @@ func TestIAMLeastPrivilege(t *testing.T) {
 func TestSecretsKey(t *testing.T) {
 	t.Parallel()
 	m := run(t, baseArgs())
-	key := m.one(t, "aws:kms/key:Key")
-	require.Equal(t, "true", str(key, "enableKeyRotation"))
-	var doc struct {
-		Statement []keyStatement
-	}
-	require.NoError(t, json.Unmarshal([]byte(str(key, "policy")), &doc))
-	decrypters := map[string]map[string]map[string]string{}
-	for _, s := range doc.Statement {
-		require.Equal(t, "Allow", s.Effect)
-		for _, a := range s.Action {
-			if a == "kms:Decrypt" || a == "kms:*" || strings.HasPrefix(a, "kms:ReEncrypt") || a == "kms:Decrypt*" {
-				decrypters[s.Principal["AWS"]] = s.Condition
+	via := map[string]map[string]string{"StringEquals": {"kms:ViaService": "ssm.eu-central-1.amazonaws.com"}}
+	// The controller's key: its role decrypts, the agent's does not. The agent's host key has a key of its own.
+	for keyName, role := range map[string]string{"jenkins-secrets": "jenkins-role", "jenkins-agent-secrets": "jenkins-agent-role"} {
+		key := m.named(t, "aws:kms/key:Key", keyName)
+		require.Equal(t, "true", str(key, "enableKeyRotation"))
+		var doc struct {
+			Statement []keyStatement
+		}
+		require.NoError(t, json.Unmarshal([]byte(str(key, "policy")), &doc))
+		decrypters := map[string]map[string]map[string]string{}
+		for _, s := range doc.Statement {
+			require.Equal(t, "Allow", s.Effect)
+			for _, a := range s.Action {
+				if a == "kms:Decrypt" || a == "kms:*" || strings.HasPrefix(a, "kms:ReEncrypt") || a == "kms:Decrypt*" {
+					decrypters[s.Principal["AWS"]] = s.Condition
+				}
 			}
 		}
+		require.Equal(t, map[string]map[string]map[string]string{
+			"arn:aws:test:eu-central-1:123456789012:aws:iam/role:Role/" + role: via,
+			"arn:aws:iam::123456789012:role/ci-deployer":                       via,
+		}, decrypters, keyName)
+		require.Equal(t, "arn:aws:iam::123456789012:root", doc.Statement[0].Principal["AWS"])
+		require.Contains(t, doc.Statement[0].Action, "kms:Put*", "the account keeps administration (PutKeyPolicy)")
 	}
-	via := map[string]map[string]string{"StringEquals": {"kms:ViaService": "ssm.eu-central-1.amazonaws.com"}}
-	require.Equal(t, map[string]map[string]map[string]string{
-		"arn:aws:test:eu-central-1:123456789012:aws:iam/role:Role/jenkins-role": via,
-		"arn:aws:iam::123456789012:role/ci-deployer":                            via,
-	}, decrypters)
-	require.Equal(t, "arn:aws:iam::123456789012:root", doc.Statement[0].Principal["AWS"])
-	require.Contains(t, doc.Statement[0].Action, "kms:Put*", "the account keeps administration (PutKeyPolicy)")
 	for _, p := range m.byType("aws:ssm/parameter:Parameter") {
-		require.Equal(t, "arn:aws:test:eu-central-1:123456789012:aws:kms/key:Key/jenkins-secrets", str(p.inputs, "keyId"), p.name)
+		want := "arn:aws:test:eu-central-1:123456789012:aws:kms/key:Key/jenkins-secrets"
+		if p.name == "jenkins-agent-host-key" {
+			want = "arn:aws:test:eu-central-1:123456789012:aws:kms/key:Key/jenkins-agent-secrets"
+		}
+		require.Equal(t, want, str(p.inputs, "keyId"), p.name)
 	}
 }
 
@@ -290,7 +327,7 @@ func TestSecrets(t *testing.T) {
 	t.Parallel()
 	m := run(t, baseArgs())
 	params := m.byType("aws:ssm/parameter:Parameter")
-	require.Len(t, params, 3)
+	require.Len(t, params, 5)
 	names := map[string]bool{}
 	for _, p := range params {
 		require.Equal(t, "SecureString", str(p.inputs, "type"))
@@ -301,9 +338,10 @@ func TestSecrets(t *testing.T) {
 	}
 	// Scoped by project and stack: another project's dev stack in the account has its own names.
 	require.Equal(t, map[string]bool{"/deploylab/deploylab/dev/jenkins/admin-password": true,
-		"/deploylab/deploylab/dev/jenkins/deploy-ssh-key": true, "/deploylab/deploylab/dev/jenkins/github-token": true}, names)
-	// The plain secrets appear nowhere but in the (secret) values of the two parameters; the search itself is
-	// checked by finding them there.
+		"/deploylab/deploylab/dev/jenkins/deploy-ssh-key": true, "/deploylab/deploylab/dev/jenkins/github-token": true,
+		"/deploylab/deploylab/dev/jenkins/agent-ssh-key": true, "/deploylab/deploylab/dev/jenkins/agent-host-key": true}, names)
+	// The plain secrets appear nowhere but in the (secret) values of the four parameters (password, deploy key,
+	// agent key, agent host key); the search itself is checked by finding them there.
 	found := 0
 	for _, r := range m.resources {
 		for k, v := range r.inputs {
@@ -319,8 +357,12 @@ func TestSecrets(t *testing.T) {
 			}
 		}
 	}
-	require.Equal(t, 2, found)
-	require.Equal(t, "ED25519", str(m.one(t, "tls:index/privateKey:PrivateKey"), "algorithm"))
+	require.Equal(t, 4, found)
+	keys := m.byType("tls:index/privateKey:PrivateKey")
+	require.Len(t, keys, 3)
+	for _, k := range keys {
+		require.Equal(t, "ED25519", str(k.inputs, "algorithm"), k.name)
+	}
 }
 
 // flatten returns every string inside v, secrets unwrapped.
@@ -396,7 +438,7 @@ func TestSecurityGroup(t *testing.T) {
 			args.CertbotEmail = "ops@example.com"
 		}
 		m := run(t, args)
-		sg := m.one(t, "aws:ec2/securityGroup:SecurityGroup")
+		sg := m.named(t, "aws:ec2/securityGroup:SecurityGroup", "jenkins-sg")
 		ports := map[string][]string{}
 		for _, rule := range sg["ingress"].ArrayValue() {
 			r := rule.ObjectValue()
@@ -459,4 +501,52 @@ func TestValidation(t *testing.T) {
 		return err
 	}, pulumi.WithMocks("deploylab", "dev", &mocks{}))
 	require.ErrorContains(t, err, "args are required")
+}
+
+// TestAgent: the build agent is reachable on SSH from the controller's security group only, requires IMDSv2 with
+// one hop, has an encrypted root volume, and its user data carries the controller's public key and the pinned app
+// host, never a private key.
+func TestAgent(t *testing.T) {
+	t.Parallel()
+	m := run(t, baseArgs())
+	sg := m.named(t, "aws:ec2/securityGroup:SecurityGroup", "jenkins-agent-sg")
+	ingress := sg["ingress"].ArrayValue()
+	require.Len(t, ingress, 1)
+	r := ingress[0].ObjectValue()
+	require.True(t, sgDescriptionOK(r["description"].StringValue()))
+	require.Equal(t, "tcp", r["protocol"].StringValue())
+	require.Equal(t, 22.0, r["fromPort"].NumberValue())
+	require.Equal(t, 22.0, r["toPort"].NumberValue())
+	require.Equal(t, []string{"jenkins-sg-id"}, flatten(r["securityGroups"]))
+	require.Empty(t, flatten(r["cidrBlocks"]), "nothing from any network")
+	require.Empty(t, flatten(r["ipv6CidrBlocks"]))
+
+	inst := m.named(t, "aws:ec2/instance:Instance", "jenkins-agent")
+	require.Equal(t, "required", str(inst, "metadataOptions", "httpTokens"))
+	require.Equal(t, "1", str(inst, "metadataOptions", "httpPutResponseHopLimit"))
+	require.Equal(t, "true", str(inst, "rootBlockDevice", "encrypted"))
+	require.Equal(t, "jenkins-agent-profile", str(inst, "iamInstanceProfile"))
+	require.Equal(t, []string{"jenkins-agent-sg-id"}, flatten(inst["vpcSecurityGroupIds"]))
+	require.Equal(t, "true", str(inst, "userDataReplaceOnChange"))
+	ud := userData(t, inst)
+	require.Contains(t, ud, "ssh-ed25519 AAAAMOCKPUBLIC jenkins", "the controller's key is authorized")
+	require.Contains(t, ud, "10.0.1.20 "+sampleHostKey+"\n", "the app host's key is pinned where the deploy runs")
+	require.Contains(t, ud, "HOST_KEY_PARAMETER='/deploylab/deploylab/dev/jenkins/agent-host-key'")
+	require.Contains(t, ud, "AWS_REGION='eu-central-1'")
+	require.NotContains(t, ud, "MOCKPRIVATEKEY9d2e")
+	require.Less(t, len(str(inst, "userDataBase64")), 13107, "80% of EC2's 16 KiB")
+
+	// The app host takes SSH from the agent, where the deploy stage runs.
+	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
+		c, err := NewController(ctx, "jenkins", baseArgs())
+		if err != nil {
+			return err
+		}
+		c.AgentSecurityGroupID.ApplyT(func(id pulumi.ID) error {
+			require.Equal(t, pulumi.ID("jenkins-agent-sg-id"), id)
+			return nil
+		})
+		return nil
+	}, pulumi.WithMocks("deploylab", "dev", &mocks{}))
+	require.NoError(t, err)
 }

@@ -35,8 +35,6 @@ const (
 	localImage       = "deploylab/jenkins:local"
 	deployCredential = "deploy-ssh"
 	gitHubCredential = "github"
-	// knownHostsPath pins the app host's key; jenkins-run mounts it as the container's global known_hosts.
-	knownHostsPath = "/etc/jenkins/ssh_known_hosts"
 )
 
 var (
@@ -67,8 +65,10 @@ type HostConfig struct {
 	BuildTool              string
 	RepositoryURL          string
 	DeployHost, DeployUser string
-	// DeployHostKey is the app host's public host key ("ssh-ed25519 AAAA..."), pinned for DeployHost.
-	DeployHostKey string
+	// AgentKeyParameter names the SecureString of the key the controller launches the build agent with.
+	AgentKeyParameter string
+	// AgentHost is the build agent's private address; AgentHostKey its public host key, pinned by the launcher.
+	AgentHost, AgentHostKey string
 	// PromoteFrom is the ECR repository the app-promote job copies images from; empty: app-deploy builds them.
 	PromoteFrom          string
 	Domain, CertbotEmail string
@@ -108,16 +108,13 @@ func RenderUserData(h HostConfig) (string, error) {
 		"ADMIN_PASSWORD_PARAMETER=" + shellQuote(h.AdminPasswordParameter),
 		"DEPLOY_KEY_PARAMETER=" + shellQuote(h.DeployKeyParameter),
 		"GITHUB_TOKEN_PARAMETER=" + shellQuote(h.GitHubTokenParameter),
+		"AGENT_KEY_PARAMETER=" + shellQuote(h.AgentKeyParameter),
 		"GITHUB_TOKEN_PLACEHOLDER=" + shellQuote(gitHubTokenPlaceholder),
 		"DOMAIN=" + shellQuote(h.Domain),
 		"CERTBOT_EMAIL=" + shellQuote(h.CertbotEmail),
 		"CERTBOT_STAGING=" + strconv.FormatBool(h.CertbotStaging),
 	}, "\n") + "\n"
 
-	knownHosts, err := RenderKnownHosts(h.DeployHost, h.DeployHostKey)
-	if err != nil {
-		return "", err
-	}
 	pipelineFile, pipeline := "Jenkinsfile.deploy", pipelines.DeployPipeline
 	if h.PromoteFrom != "" {
 		pipelineFile, pipeline = "Jenkinsfile.promote", pipelines.PromotePipeline
@@ -128,7 +125,6 @@ func RenderUserData(h HostConfig) (string, error) {
 		{Path: "/etc/jenkins/image/plugins.txt", Content: pipelines.Plugins, Permissions: "0644"},
 		{Path: "/etc/jenkins/casc/jenkins.yaml", Content: casc, Permissions: "0644"},
 		{Path: "/etc/jenkins/casc/" + pipelineFile, Content: pipeline, Permissions: "0644"},
-		{Path: knownHostsPath, Content: knownHosts, Permissions: "0644"},
 		{Path: "/usr/local/sbin/jenkins-setup", Content: setupScript, Permissions: "0755"},
 		{Path: "/usr/local/sbin/jenkins-secrets", Content: secretsScript, Permissions: "0755"},
 		{Path: "/usr/local/sbin/jenkins-run", Content: runScript, Permissions: "0755"},
@@ -171,7 +167,11 @@ func RenderUserData(h HostConfig) (string, error) {
 
 // renderCompressedUserData returns the user data gzipped and base64-encoded, as EC2's user_data_base64 takes it.
 func renderCompressedUserData(h HostConfig) (string, error) {
-	doc, err := RenderUserData(h)
+	return compress(RenderUserData(h))
+}
+
+// compress gzips and base64-encodes a rendered document (passing a render error through).
+func compress(doc string, err error) (string, error) {
 	if err != nil {
 		return "", err
 	}
@@ -191,8 +191,8 @@ func renderCompressedUserData(h HostConfig) (string, error) {
 
 // RenderDockerfile is the derived image built on the host: the pinned LTS core with the pinned plugins of
 // plugins.txt (their dependencies at the minimum versions those releases require: --latest false, so a rebuild
-// installs the resolved set, not whatever the update center serves that day), plus the docker and aws CLIs the
-// deploy pipeline runs. The image's jenkins user (uid 1000 upstream) is moved to jenkinsUID, so the process
+// installs the resolved set, not whatever the update center serves that day). No docker or aws CLI: the
+// pipelines run on the build agent. The image's jenkins user (uid 1000 upstream) is moved to jenkinsUID, so the process
 // has a passwd entry and a writable HOME (/var/jenkins_home) at the uid that owns jenkins_home on the host.
 func RenderDockerfile() string {
 	uid := strconv.Itoa(jenkinsUID)
@@ -200,22 +200,25 @@ func RenderDockerfile() string {
 USER root
 RUN groupmod --gid ` + uid + ` jenkins \
  && usermod --uid ` + uid + ` --gid ` + uid + ` jenkins \
- && chown -R jenkins:jenkins /var/jenkins_home /usr/share/jenkins/ref \
- && apt-get update \
- && apt-get install -y --no-install-recommends awscli docker.io \
- && rm -rf /var/lib/apt/lists/*
+ && chown -R jenkins:jenkins /var/jenkins_home /usr/share/jenkins/ref
 USER jenkins
 COPY --chown=jenkins:jenkins plugins.txt /usr/share/jenkins/ref/plugins.txt
 RUN jenkins-plugin-cli --plugin-file /usr/share/jenkins/ref/plugins.txt --latest false --verbose
 `
 }
 
-// RenderCasc returns the JCasC document. Secrets appear only as ${JENKINS_ADMIN_PASSWORD}, ${DEPLOY_SSH_KEY} and
-// ${GITHUB_TOKEN}, which JCasC resolves from the files jenkins-secrets writes under /run/secrets.
+// RenderCasc returns the JCasC document. Secrets appear only as ${JENKINS_ADMIN_PASSWORD}, ${AGENT_SSH_KEY} and
+// ${GITHUB_TOKEN}, which JCasC resolves from the files jenkins-secrets writes under /run/secrets. The deploy key
+// is not here: it belongs to the deploy folder (RenderJobs), so jobs outside it cannot bind it.
 func RenderCasc(h HostConfig) (string, error) {
 	jobs, err := RenderJobs(h)
 	if err != nil {
 		return "", err
+	}
+	// The launcher refuses any other key, so a missing one would leave Jenkins with no node to build on.
+	if h.AgentHost == "" || !hostKeyRe.MatchString(h.AgentHostKey) {
+		return "", fmt.Errorf("jenkins: build agent %q with host key %q: want an address and an OpenSSH public key (ssh-ed25519 AAAA...)",
+			h.AgentHost, h.AgentHostKey)
 	}
 	env := []map[string]string{
 		{"key": "APP_REPO", "value": h.AppRepo},
@@ -231,8 +234,11 @@ func RenderCasc(h HostConfig) (string, error) {
 	doc := map[string]any{
 		"jenkins": map[string]any{
 			"systemMessage": "deploylab Jenkins: configured as code (JCasC); changes made in the UI are lost at restart.",
-			"numExecutors":  h.Executors,
-			"mode":          "NORMAL",
+			// No build on the controller: a build on the built-in node runs in the controller's JVM user with its
+			// secrets and jenkins_home at hand. Every build goes to the agent (agent.go).
+			"numExecutors": 0,
+			"mode":         "EXCLUSIVE",
+			"nodes":        []map[string]any{agentNode(h.AgentHost, h.AgentHostKey, h.Executors)},
 			"securityRealm": map[string]any{"local": map[string]any{
 				"allowsSignup": false,
 				"users":        []map[string]string{{"id": "admin", "name": "admin", "password": "${JENKINS_ADMIN_PASSWORD}"}},
@@ -244,12 +250,13 @@ func RenderCasc(h HostConfig) (string, error) {
 		"unclassified": map[string]any{"location": map[string]any{"url": h.URL()}},
 		"credentials": map[string]any{"system": map[string]any{"domainCredentials": []map[string]any{{
 			"credentials": []map[string]any{
+				// SYSTEM: Jenkins itself launches the agent with it; no build can bind it.
 				{"basicSSHUserPrivateKey": map[string]any{
-					"scope":            "GLOBAL",
-					"id":               deployCredential,
-					"username":         h.DeployUser,
-					"description":      "deploy user on the app host (deploylab)",
-					"privateKeySource": map[string]any{"directEntry": map[string]any{"privateKey": "${DEPLOY_SSH_KEY}"}},
+					"scope":            "SYSTEM",
+					"id":               agentCredential,
+					"username":         agentUser,
+					"description":      "controller to build agent (deploylab)",
+					"privateKeySource": map[string]any{"directEntry": map[string]any{"privateKey": "${AGENT_SSH_KEY}"}},
 				}},
 				// GitHub accepts a token as the password of any user name; the branch source and git use it.
 				{"usernamePassword": map[string]any{
@@ -280,10 +287,11 @@ type gitHubRepo struct{ Owner, Repo string }
 // RenderJobs returns the Job DSL script that creates app-dev and app-deploy.
 func RenderJobs(h HostConfig) (string, error) {
 	data := struct {
-		AppRepo, Branch string
-		GitHub          *gitHubRepo
-		Promote         bool
-	}{AppRepo: h.AppRepo, Branch: h.Branch, GitHub: parseGitHub(h.AppRepo), Promote: h.PromoteFrom != ""}
+		AppRepo, Branch, DeployUser, DeployCredential string
+		GitHub                                        *gitHubRepo
+		Promote                                       bool
+	}{AppRepo: h.AppRepo, Branch: h.Branch, DeployUser: h.DeployUser, DeployCredential: deployCredential,
+		GitHub: parseGitHub(h.AppRepo), Promote: h.PromoteFrom != ""}
 	tmpl, err := template.New("jobs").Funcs(template.FuncMap{"groovy": groovyQuote}).Parse(jobsTemplate)
 	if err != nil {
 		return "", fmt.Errorf("parse jobs template: %w", err)

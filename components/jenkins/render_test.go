@@ -21,7 +21,10 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
-const sampleHostKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGx0ZXN0aG9zdGtleWZvcmRlcGxveWxhYmFwcGhvc3Q app"
+const (
+	sampleHostKey  = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGx0ZXN0aG9zdGtleWZvcmRlcGxveWxhYmFwcGhvc3Q app"
+	sampleAgentKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGFnZW50aG9zdGtleWZvcmRlcGxveWxhYmJ1aWxkZXJz"
+)
 
 func sampleHost(domain string) HostConfig {
 	h := HostConfig{
@@ -37,7 +40,9 @@ func sampleHost(domain string) HostConfig {
 		RepositoryURL:          "123456789012.dkr.ecr.eu-central-1.amazonaws.com/jenkins-app",
 		DeployHost:             "10.0.1.20",
 		DeployUser:             "deploy",
-		DeployHostKey:          sampleHostKey,
+		AgentKeyParameter:      "/deploylab/deploylab/dev/jenkins/agent-ssh-key",
+		AgentHost:              "10.0.1.30",
+		AgentHostKey:           sampleAgentKey,
 		AdminCidrs:             []string{"198.51.100.0/24"},
 	}
 	if domain != "" {
@@ -96,7 +101,11 @@ func TestUserDataLayout(t *testing.T) {
 		// The SSM agent comes from the app host's installer, byte for byte (Debian AMIs ship none).
 		require.Equal(t, apphost.SSMAgentScript(), files[apphost.SSMAgentPath])
 		require.Contains(t, fmt.Sprint(cfg.RunCmd), apphost.SSMAgentPath)
-		require.Equal(t, "10.0.1.20 "+sampleHostKey+"\n", files["/etc/jenkins/ssh_known_hosts"])
+		require.Contains(t, files["/etc/jenkins/jenkins.env"], "AGENT_KEY_PARAMETER='/deploylab/deploylab/dev/jenkins/agent-ssh-key'")
+		// Nothing of the deploy path is left on the controller: no pinned app host, no Docker socket, no build CLIs.
+		require.NotContains(t, files, "/etc/jenkins/ssh_known_hosts")
+		require.NotContains(t, files["/usr/local/sbin/jenkins-run"], "docker.sock")
+		require.NotContains(t, files["/etc/jenkins/image/Dockerfile"], "docker.io")
 	}
 }
 
@@ -105,7 +114,7 @@ func TestScriptsShellcheck(t *testing.T) {
 	t.Parallel()
 	scripts, err := filepath.Glob("files/*.sh")
 	require.NoError(t, err)
-	require.Len(t, scripts, 4)
+	require.Len(t, scripts, 5)
 	out, err := exec.Command("shellcheck", append([]string{"--shell=bash"}, scripts...)...).CombinedOutput()
 	require.NoError(t, err, "shellcheck (apt-get install shellcheck):\n%s", out)
 }
@@ -119,7 +128,8 @@ func TestCasc(t *testing.T) {
 		require.NoError(t, err)
 		var c struct {
 			Jenkins struct {
-				NumExecutors  int `yaml:"numExecutors"`
+				NumExecutors  int              `yaml:"numExecutors"`
+				Nodes         []map[string]any `yaml:"nodes"`
 				SecurityRealm struct {
 					Local struct {
 						AllowsSignup bool `yaml:"allowsSignup"`
@@ -139,8 +149,8 @@ func TestCasc(t *testing.T) {
 						Credentials []struct {
 							UsernamePassword map[string]string `yaml:"usernamePassword"`
 							SSH              struct {
-								ID, Username     string
-								PrivateKeySource struct {
+								ID, Username, Scope string
+								PrivateKeySource    struct {
 									DirectEntry struct {
 										PrivateKey string `yaml:"privateKey"`
 									} `yaml:"directEntry"`
@@ -153,7 +163,21 @@ func TestCasc(t *testing.T) {
 			Jobs []struct{ Script string }
 		}
 		require.NoError(t, yaml.Unmarshal([]byte(doc), &c))
-		require.Equal(t, 2, c.Jenkins.NumExecutors)
+		// Nothing builds on the controller; the one node is the agent, launched over SSH against its pinned key.
+		require.Equal(t, 0, c.Jenkins.NumExecutors)
+		require.Len(t, c.Jenkins.Nodes, 1)
+		node := c.Jenkins.Nodes[0]["permanent"].(map[string]any)
+		require.Equal(t, "docker", node["labelString"])
+		require.Equal(t, "EXCLUSIVE", node["mode"])
+		require.Equal(t, 2, node["numExecutors"])
+		require.Equal(t, "always", node["retentionStrategy"])
+		ssh := node["launcher"].(map[string]any)["ssh"].(map[string]any)
+		require.Equal(t, "10.0.1.30", ssh["host"])
+		require.Equal(t, 22, ssh["port"])
+		require.Equal(t, agentCredential, ssh["credentialsId"])
+		require.Equal(t, "/opt/jenkins-java/bin/java", ssh["javaPath"])
+		require.Equal(t, map[string]any{"manuallyProvidedKeyVerificationStrategy": map[string]any{"key": sampleAgentKey}},
+			ssh["sshHostKeyVerificationStrategy"], "the agent's host key is pinned, never trusted on first use")
 		require.False(t, c.Jenkins.SecurityRealm.Local.AllowsSignup)
 		require.Len(t, c.Jenkins.SecurityRealm.Local.Users, 1)
 		require.Equal(t, "admin", c.Jenkins.SecurityRealm.Local.Users[0].ID)
@@ -174,22 +198,135 @@ func TestCasc(t *testing.T) {
 		creds := c.Credentials.System.DomainCredentials[0].Credentials
 		require.Len(t, creds, 2)
 		cred := creds[0].SSH
-		require.Equal(t, deployCredential, cred.ID)
-		require.Equal(t, "deploy", cred.Username)
-		require.Equal(t, "${DEPLOY_SSH_KEY}", cred.PrivateKeySource.DirectEntry.PrivateKey)
+		require.Equal(t, agentCredential, cred.ID)
+		require.Equal(t, "SYSTEM", cred.Scope, "only Jenkins itself may use the agent key, no build")
+		require.Equal(t, "jenkins", cred.Username)
+		require.Equal(t, "${AGENT_SSH_KEY}", cred.PrivateKeySource.DirectEntry.PrivateKey)
 		require.Equal(t, map[string]string{"scope": "GLOBAL", "id": "github", "username": "x-access-token", "password": "${GITHUB_TOKEN}",
 			"description": "GitHub token for the app repository (SSM, deploylab)"}, creds[1].UsernamePassword)
 		require.Len(t, c.Jobs, 1)
 		require.Contains(t, c.Jobs[0].Script, "multibranchPipelineJob('app-dev')")
-		require.Contains(t, c.Jobs[0].Script, "pipelineJob('app-deploy')")
+		require.Contains(t, c.Jobs[0].Script, "pipelineJob('deploy/app-deploy')")
 		require.Contains(t, c.Jobs[0].Script, "scriptPath('Jenkinsfile.dev')")
 		require.Contains(t, c.Jobs[0].Script, "credentialsId('github')")
 		// JCasC substitutes ${...} everywhere: the job script must hold none.
 		require.NotContains(t, c.Jobs[0].Script, "${")
 		// The only variables in the document are the three secrets the host provides.
 		vars := regexp.MustCompile(`\$\{[^}]*\}`).FindAllString(doc, -1)
-		require.ElementsMatch(t, []string{"${JENKINS_ADMIN_PASSWORD}", "${DEPLOY_SSH_KEY}", "${GITHUB_TOKEN}"}, vars)
+		require.ElementsMatch(t, []string{"${JENKINS_ADMIN_PASSWORD}", "${AGENT_SSH_KEY}", "${GITHUB_TOKEN}"}, vars)
 	}
+	h := sampleHost("")
+	h.AgentHostKey = ""
+	_, err := RenderCasc(h)
+	require.ErrorContains(t, err, "build agent \"10.0.1.30\" with host key \"\"")
+}
+
+// TestDeployCredentialInFolderOnly: the deploy key is a credential of the deploy folder, which holds only the
+// deploy (or promote) job; the global JCasC credentials do not have it, and app-dev lives outside the folder, so a
+// branch build cannot bind it.
+func TestDeployCredentialInFolderOnly(t *testing.T) {
+	t.Parallel()
+	for _, promote := range []string{"", "111122223333.dkr.ecr.eu-central-1.amazonaws.com/app"} {
+		h := sampleHost("")
+		h.PromoteFrom = promote
+		casc, err := RenderCasc(h)
+		require.NoError(t, err)
+		var doc struct {
+			Credentials map[string]any
+			Jobs        []struct{ Script string }
+		}
+		require.NoError(t, yaml.Unmarshal([]byte(casc), &doc))
+		global, err := yaml.Marshal(doc.Credentials)
+		require.NoError(t, err)
+		require.NotContains(t, string(global), deployCredential)
+		require.NotContains(t, string(global), "DEPLOY_SSH_KEY")
+
+		script := doc.Jobs[0].Script
+		folder := regexp.MustCompile(`(?s)\nfolder\('deploy'\) \{\n.*?\n\}\n`).FindString(script)
+		require.NotEmpty(t, folder, script)
+		require.Contains(t, folder, "folderCredentialsProperty {")
+		require.Contains(t, folder, "id('deploy-ssh')")
+		require.Contains(t, folder, "username('deploy')")
+		require.Contains(t, folder, "privateKey(new File('/run/secrets/DEPLOY_SSH_KEY').text)")
+		require.Equal(t, 1, strings.Count(script, deployCredential), "the credential is defined once, in the folder")
+		jobs := regexp.MustCompile(`(?m)^(multibranchPipelineJob|pipelineJob)\('([^']+)'\)`).FindAllStringSubmatch(script, -1)
+		names := map[string]bool{}
+		for _, j := range jobs {
+			names[j[2]] = true
+		}
+		want := map[string]bool{"app-dev": true, "deploy/app-deploy": true}
+		if promote != "" {
+			want = map[string]bool{"app-dev": true, "deploy/app-promote": true}
+		}
+		require.Equal(t, want, names, "only the deploy job sits in the deploy folder")
+	}
+}
+
+// TestPipelinesRunOnTheAgent: the controller has no executor, so every pipeline asks for the agent's label; the
+// promotion's approval waits on no executor.
+func TestPipelinesRunOnTheAgent(t *testing.T) {
+	t.Parallel()
+	for _, f := range []string{"Jenkinsfile.dev", "Jenkinsfile.deploy", "Jenkinsfile.promote"} {
+		b, err := os.ReadFile(filepath.Join(testutil.RepoRoot(), "jenkins", f))
+		require.NoError(t, err)
+		src := string(b)
+		require.NotRegexp(t, `agent\s+any`, src, f)
+		require.Contains(t, src, "agent { label '"+agentLabel+"' }", f)
+		if f == "Jenkinsfile.promote" {
+			require.Contains(t, src, "agent none")
+			approve := src[strings.Index(src, "stage('Approve')"):strings.Index(src, "stage('Deploy')")]
+			require.NotContains(t, approve, "agent", "the approval holds no executor")
+			require.Contains(t, src, "node('"+agentLabel+"')", "the rollback gets a node of its own")
+		}
+	}
+}
+
+// TestAgentUserData: the agent's user data passes the real cloud-init schema, fits EC2's limit with room, holds
+// no secret (the host key is read from SSM at boot), authorizes only the controller's key and pins the app host.
+func TestAgentUserData(t *testing.T) {
+	t.Parallel()
+	cfg := AgentConfig{HostKeyParameter: "/deploylab/deploylab/dev/jenkins/agent-host-key", Region: "eu-central-1",
+		ControllerKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGNvbnRyb2xsZXJrZXk jenkins\n", DeployHost: "10.0.1.20", DeployHostKey: sampleHostKey}
+	doc, err := RenderAgentUserData(cfg)
+	require.NoError(t, err)
+	testutil.CheckCloudInitSchema(t, doc)
+	packed, err := compress(doc, nil)
+	require.NoError(t, err)
+	require.Less(t, len(packed), 13107, "gzipped+base64 agent user data above 80%% of EC2's 16 KiB")
+	var c cloudinit.Config
+	require.NoError(t, yaml.Unmarshal([]byte(doc), &c))
+	files := map[string]string{}
+	for _, f := range c.WriteFiles {
+		files[f.Path] = f.Content
+	}
+	require.Equal(t, "10.0.1.20 "+sampleHostKey+"\n", files["/etc/ssh/ssh_known_hosts"], "the deploy stage runs here")
+	require.Contains(t, files["/etc/jenkins-agent/agent.env"], "HOST_KEY_PARAMETER='/deploylab/deploylab/dev/jenkins/agent-host-key'")
+	require.Contains(t, files["/etc/jenkins-agent/agent.env"], "JAVA_IMAGE="+JenkinsImage)
+	require.Contains(t, files["/etc/jenkins-agent/agent.env"], "AWS_REGION='eu-central-1'")
+	require.Equal(t, agentSetupScript, files["/usr/local/sbin/jenkins-agent-setup"])
+	require.NotContains(t, doc, "PRIVATE KEY")
+	require.Len(t, c.Users, 2)
+	require.Equal(t, agentUser, c.Users[1].Name)
+	require.Equal(t, []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGNvbnRyb2xsZXJrZXk jenkins"}, c.Users[1].SSHAuthorizedKeys)
+	require.True(t, *c.Users[1].LockPasswd)
+	require.Subset(t, c.Packages, []string{"docker.io", "awscli", "git", "default-jdk-headless"})
+	require.Equal(t, [][]string{{"/usr/local/sbin/jenkins-agent-setup"}}, c.RunCmd)
+
+	// The real sshd accepts the drop-in, and with it only the jenkins user logs in, with a key.
+	dir := t.TempDir()
+	hostKey := filepath.Join(dir, "host_key")
+	out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", hostKey).CombinedOutput()
+	require.NoError(t, err, "ssh-keygen: %s", out)
+	conf := filepath.Join(dir, "sshd_config")
+	dropIn := files["/etc/ssh/sshd_config.d/00-jenkins-agent.conf"]
+	require.NoError(t, os.WriteFile(conf, []byte(dropIn+"HostKey "+hostKey+"\n"), 0o600))
+	out, err = exec.Command("sshd", "-t", "-f", conf).CombinedOutput()
+	require.NoError(t, err, "sshd -t (apt-get install openssh-server):\n%s", out)
+	out, err = exec.Command("sshd", "-T", "-f", conf, "-C", "user=admin,host=h,addr=10.0.1.5").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Contains(t, string(out), "allowusers jenkins\n")
+	require.Contains(t, string(out), "passwordauthentication no\n")
+	require.Contains(t, string(out), "permitrootlogin no\n")
 }
 
 // TestPipelinesUseTheForcedCommand derives the subcommands of scripts/deploy.sh from its case labels and checks
@@ -241,7 +378,7 @@ func TestPromotionModel(t *testing.T) {
 	require.NoError(t, err)
 	for _, tc := range []struct {
 		doc, has, hasNot string
-	}{{dev, "pipelineJob('app-deploy')", "pipelineJob('app-promote')"}, {prod, "pipelineJob('app-promote')", "pipelineJob('app-deploy')"}} {
+	}{{dev, "pipelineJob('deploy/app-deploy')", "pipelineJob('deploy/app-promote')"}, {prod, "pipelineJob('deploy/app-promote')", "pipelineJob('deploy/app-deploy')"}} {
 		var cfg cloudinit.Config
 		require.NoError(t, yaml.Unmarshal([]byte(tc.doc), &cfg))
 		files := map[string]string{}
@@ -251,7 +388,7 @@ func TestPromotionModel(t *testing.T) {
 		jobs := files["/etc/jenkins/casc/jenkins.yaml"]
 		require.Contains(t, jobs, tc.has)
 		require.NotContains(t, jobs, tc.hasNot)
-		if tc.has == "pipelineJob('app-promote')" {
+		if tc.has == "pipelineJob('deploy/app-promote')" {
 			require.Contains(t, files, "/etc/jenkins/casc/Jenkinsfile.promote")
 			require.Contains(t, jobs, "PROMOTE_FROM")
 		} else {

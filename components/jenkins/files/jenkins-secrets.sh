@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Reads the admin password, the deploy SSH key and the GitHub token from SSM Parameter Store (SecureStrings under
-# the controller's own KMS key, which only its role may decrypt) into files on a tmpfs
+# Reads the admin password, the deploy SSH key, the build agent's SSH key and the GitHub token from SSM Parameter
+# Store (SecureStrings under the controller's own KMS key, which only its role may decrypt) into files on a tmpfs
 # that only root and the Jenkins uid can read. Run by jenkins.service before every start, so the secrets are never
 # in user data, on the root disk or in a log, and a changed parameter takes effect on the next restart.
 # The values never pass through a shell variable or a command line: aws writes them straight into the files.
@@ -50,6 +50,7 @@ main() {
   fetch "${ADMIN_PASSWORD_PARAMETER:?}" "${SECRETS_DIR}/JENKINS_ADMIN_PASSWORD"
   fetch "${DEPLOY_KEY_PARAMETER:?}" "${SECRETS_DIR}/DEPLOY_SSH_KEY"
   fetch "${GITHUB_TOKEN_PARAMETER:?}" "${SECRETS_DIR}/GITHUB_TOKEN"
+  fetch "${AGENT_KEY_PARAMETER:?}" "${SECRETS_DIR}/AGENT_SSH_KEY"
   if [[ "$(cat "${SECRETS_DIR}/GITHUB_TOKEN")" == "${GITHUB_TOKEN_PLACEHOLDER:?}" ]]; then
     # Jenkins still starts (the UI is useful without it); the scans then fail with "Bad credentials".
     log "WARNING: ${GITHUB_TOKEN_PARAMETER} still holds its placeholder: put a GitHub token in it" \

@@ -247,8 +247,9 @@ func (p *probes) Jenkins(ctx context.Context, url, passwordParameter string) err
 	if err := retry(ctx, 20*time.Minute, func() error { return get("/login") }); err != nil {
 		return err
 	}
-	// JCasC creates the jobs at start; app-promote replaces app-deploy only where promoteFrom is set.
-	return errors.Join(get("/job/app-dev/api/json"), get("/job/app-deploy/api/json"))
+	// JCasC creates the jobs at start; app-promote replaces app-deploy only where promoteFrom is set. The deploy
+	// job lives in the deploy folder, the only place its credential exists.
+	return errors.Join(get("/job/app-dev/api/json"), get("/job/deploy/job/app-deploy/api/json"))
 }
 
 // GKE checks every node reports Ready with the stack's kubeconfig.
