@@ -51,6 +51,7 @@ const (
 	tfIAMName128  = "terraform-provider-aws internal/service/iam/instance_profile.go, policy.go, role_policy.go (name: at most 128 of [\\w+=,.@-])"
 	tfSSM         = "terraform-provider-aws internal/service/ssm/parameter.go (name: StringLenBetween(1, 2048); description: StringLenBetween(0, 1024)); SSM API reference PutParameter Name: a-zA-Z0-9_.-/, at most 15 levels"
 	tfECR         = "terraform-provider-aws internal/service/ecr/repository.go (name: StringLenBetween(2, 256) and the repository-name pattern)"
+	tfBucket      = "terraform-provider-aws internal/service/s3/bucket.go (bucket_prefix: at most 63 - id.UniqueIDSuffixLength (26) = 37; validBucketName: 3-63 of 0-9a-z.-); S3 API reference, bucket naming rules (all regions since 2018)"
 	apiTags       = "AWS Tagging Best Practices / each service's TagResource reference: at most 50 tags, key 1-128 and value 0-256 UTF-8 characters, keys starting with aws: are reserved; outside EC2 only letters, digits, spaces and _.:/=+-@"
 )
 
@@ -61,6 +62,7 @@ var (
 	iamName       = regexp.MustCompile(`^[\w+=,.@-]+$`)
 	ssmName       = regexp.MustCompile(`^[a-zA-Z0-9_./-]+$`)
 	ecrName       = regexp.MustCompile(`^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
+	bucketChars   = regexp.MustCompile(`^[0-9a-z.-]*$`)
 	tagChars      = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$`)
 )
 
@@ -94,6 +96,7 @@ var Rules = []Rule{
 	{Type: "aws:ssm/parameter:Parameter", Property: "name", Limit: "1-2048 characters of a-zA-Z0-9_.-/, at most 15 levels", Source: tfSSM, check: all(maxLen(2048), match(ssmName, "a-zA-Z0-9_.-/ only"), ssmLevels)},
 	{Type: "aws:ssm/parameter:Parameter", Property: "description", Limit: "at most 1024 characters", Source: tfSSM, check: maxLen(1024)},
 	{Type: "aws:ecr/repository:Repository", Property: "name", AutoName: true, Limit: "2-256 lowercase characters, components separated by / and joined by . _ -", Source: tfECR, check: all(maxLen(256), match(ecrName, "lowercase letters and digits in components joined by . _ - or /"))},
+	{Type: "aws:s3/bucketV2:BucketV2", Property: "bucketPrefix", Limit: "at most 37 of lowercase letters, digits, . and -", Source: tfBucket, check: all(maxLen(37), match(bucketChars, "lowercase letters, digits, . and - only"))},
 	{Type: "aws:*", Property: "tags", Limit: "at most 50 tags; key 1-128, value at most 256 characters; no aws: keys; outside EC2 letters, digits, spaces and _.:/=+-@ only", Source: apiTags, check: nil},
 }
 

@@ -79,6 +79,8 @@ var cases = map[string]limitCase{
 		fire: map[string]any{"description": strings.Repeat("d", 1025)}, silent: map[string]any{"description": "Jenkins admin password"}, want: "over 1024"},
 	"aws:ecr/repository:Repository name": {
 		name: "Jenkins-App", silentName: "jenkins-app", fire: map[string]any{}, silent: map[string]any{}, want: "lowercase"},
+	"aws:s3/bucketV2:BucketV2 bucketPrefix": {
+		fire: map[string]any{"bucketPrefix": "deploylab-student-ana_b-"}, silent: map[string]any{"bucketPrefix": "deploylab-student-ana-b-"}, want: "lowercase letters, digits"},
 	"aws:* tags": {
 		fire: map[string]any{"tags": map[string]any{"owner": "devops class (2026)"}}, silent: map[string]any{"tags": map[string]any{"owner": "devops-class", "expires-at": "2026-12-18T18:00:00+09:00"}}, want: `value of "owner"`},
 }
