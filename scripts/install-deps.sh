@@ -5,7 +5,7 @@ set -o errexit -o nounset -o pipefail
 
 PACKAGES=(
 	nginx cloud-init openssh-server openssh-client sudo whois python3 shellcheck
-	docker-compose lsof iproute2 nftables curl wrk debootstrap groovy util-linux
+	docker-compose lsof iproute2 nftables curl wrk debootstrap groovy util-linux awscli
 )
 
 main() {

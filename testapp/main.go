@@ -3,12 +3,16 @@
 //
 // Environment (all optional):
 //
-//	VERSION        text served on "/" (default "dev")
+//	VERSION        text served on "/" and "/version" (default "dev")
 //	PORT           port to listen on (default 8080)
 //	HEALTH_PATH    health endpoint (default /actuator/health), answers {"status":"UP"}
 //	UNHEALTHY      "1": the health endpoint answers 503 {"status":"DOWN"} while "/" still works
 //	START_DELAY    seconds to wait before listening (a slow start)
 //	CRASH_AFTER    seconds after which the process exits with status 1 (a crash)
+//	SLOW_MS        milliseconds "/" takes to answer (a slow request, for the drain)
+//	EXIT_ON_TERM   "1": exit at once on SIGTERM, dropping requests in flight (Spring Boot before 3.4 by default)
+//	ROOT_404       "1": nothing on "/": 404 with a body that changes on every request (Spring's error page has a
+//	               timestamp); the version stays on /version
 package main
 
 import (
@@ -31,6 +35,9 @@ type config struct {
 	unhealthy  bool
 	startDelay time.Duration
 	crashAfter time.Duration
+	slow       time.Duration
+	exitOnTerm bool
+	root404    bool
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -43,6 +50,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 		c.healthPath = v
 	}
 	c.unhealthy = getenv("UNHEALTHY") == "1"
+	c.exitOnTerm = getenv("EXIT_ON_TERM") == "1"
+	c.root404 = getenv("ROOT_404") == "1"
 	intVar := func(key string, dst *int, min int) {
 		v := getenv(key)
 		if v == "" {
@@ -55,10 +64,12 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 		*dst = n
 	}
-	var delay, crash int
+	var delay, crash, slow int
 	intVar("PORT", &c.port, 1)
 	intVar("START_DELAY", &delay, 0)
 	intVar("CRASH_AFTER", &crash, 0)
+	intVar("SLOW_MS", &slow, 0)
+	c.slow = time.Duration(slow) * time.Millisecond
 	c.startDelay = time.Duration(delay) * time.Second
 	c.crashAfter = time.Duration(crash) * time.Second
 	return c, errors.Join(errs...)
@@ -75,9 +86,21 @@ func handler(c config) http.Handler {
 		}
 		fmt.Fprintln(w, `{"status":"UP"}`)
 	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+	version := func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		fmt.Fprintln(w, c.version)
+	}
+	mux.HandleFunc("/version", version)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(c.slow)
+		if c.root404 {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusNotFound)
+			fmt.Fprintf(w, `{"timestamp":%q,"status":404,"error":"Not Found","path":%q}`+"\n",
+				time.Now().Format(time.RFC3339Nano), r.URL.Path)
+			return
+		}
+		version(w, r)
 	})
 	return mux
 }
@@ -103,6 +126,10 @@ func main() {
 	srv := &http.Server{Addr: fmt.Sprintf(":%d", c.port), Handler: handler(c), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
+		if c.exitOnTerm {
+			log.Printf("SIGTERM: exiting at once as asked by EXIT_ON_TERM")
+			os.Exit(0)
+		}
 		// Finish the requests in flight on SIGTERM (docker stop) so a drained colour loses nothing.
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

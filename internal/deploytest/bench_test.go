@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -333,6 +334,75 @@ func BenchmarkDeploy(b *testing.B) {
 				b.ReportMetric(float64(steady.p50.Microseconds())/1000, "steady-p50-ms")
 				b.ReportMetric(float64(steady.p99.Microseconds())/1000, "steady-p99-ms")
 				b.ReportMetric(float64(during.p50.Microseconds())/1000, "switch-p50-ms")
+				b.ReportMetric(float64(during.p99.Microseconds())/1000, "switch-p99-ms")
+			})
+		}
+	}
+}
+
+// drainBaselineCommit is the last deploy.sh with the fixed drain: 0.5 s after the switch, then docker stop.
+const drainBaselineCommit = "8a805f4"
+
+// baselineScript writes deploy.sh as of drainBaselineCommit (from git history) to a temporary file.
+func baselineScript(b *testing.B) string {
+	out, err := exec.Command("git", "-C", repoRoot(b), "show", drainBaselineCommit+":scripts/deploy.sh").Output()
+	if err != nil {
+		b.Fatalf("git show %s:scripts/deploy.sh (needs the repository's history): %v", drainBaselineCommit, err)
+	}
+	path := filepath.Join(b.TempDir(), "deploy-fixed-drain.sh")
+	if err := os.WriteFile(path, out, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	return path
+}
+
+// BenchmarkDrain runs b.N deploys (SWITCH=nft) under a load of slow requests through nginx (8 keepalive
+// connections, each request taking SLOW_MS in the app) to an app that exits at once on SIGTERM, as Spring Boot
+// before 3.4 does: every request still in flight on the old colour when it is stopped fails. "inflight" is
+// deploy.sh, which waits until no connection is open to the old colour; "fixed" is the baseline, deploy.sh as of
+// drainBaselineCommit with its fixed 0.5 s drain, in the same run.
+//
+//	go test -run '^$' -bench BenchmarkDrain -benchtime 20x -timeout 60m ./internal/deploytest
+func BenchmarkDrain(b *testing.B) {
+	for _, slow := range []string{"300", "1500"} {
+		for _, mech := range []string{"inflight", "fixed"} {
+			b.Run(mech+"/slow-"+slow+"ms", func(b *testing.B) {
+				h := newHost(b, withNFT(), withEnv(map[string]string{"HEALTH_INTERVAL": "0.2", "DRAIN_SECONDS": "",
+					"STOP_TIMEOUT": "30", "HEALTH_TIMEOUT": "90"}))
+				if mech == "fixed" {
+					h.script = baselineScript(b)
+					delete(h.envEntries, "PULL") // a key the baseline does not know; it never pulls
+					h.writeEnv()
+				}
+				env := func(v string) map[string]string {
+					return map[string]string{"VERSION": v, "SLOW_MS": slow, "EXIT_ON_TERM": "1"}
+				}
+				images := []string{buildImage(b, env("even")), buildImage(b, env("odd"))}
+				if r := h.run("deploy", images[0]); r.code != 0 {
+					b.Fatalf("first deploy:\n%s", r.stderr)
+				}
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				load := runLoad(ctx, strings.TrimPrefix(h.publicURL, "http://"), 8, 10)
+				time.Sleep(2 * time.Second)
+				var total float64
+				b.ResetTimer()
+				for i := 1; i <= b.N; i++ {
+					from := time.Now()
+					if r := h.run("deploy", images[i%2]); r.code != 0 {
+						b.Fatalf("deploy %d:\n%s", i, r.stderr)
+					}
+					load.window(from, time.Now())
+					total += time.Since(from).Seconds()
+				}
+				b.StopTimer()
+				time.Sleep(2 * time.Second)
+				cancel()
+				load.wait()
+				steady, during := load.summarise(false), load.summarise(true)
+				b.ReportMetric(total/float64(b.N), "deploy-s")
+				b.ReportMetric(float64(steady.total+during.total), "requests")
+				b.ReportMetric(float64(steady.failed+during.failed), "failed")
 				b.ReportMetric(float64(during.p99.Microseconds())/1000, "switch-p99-ms")
 			})
 		}
