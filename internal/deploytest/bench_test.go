@@ -37,14 +37,16 @@ type sample struct {
 }
 
 // runLoad sends GET / over `conns` keepalive connections to addr until ctx ends, each connection at most `rate`
-// requests per second: a bounded, steady load on loopback that leaves the machine's CPU to the deploys.
-func runLoad(ctx context.Context, addr string, conns, rate int) *loadStats {
+// requests per second: a bounded, steady load on loopback that leaves the machine's CPU to the deploys. The
+// connections start `spread` apart in all: slow requests then are in flight at every moment, not in lockstep.
+func runLoad(ctx context.Context, addr string, conns, rate int, spread time.Duration) *loadStats {
 	s := &loadStats{}
 	var wg sync.WaitGroup
 	for i := 0; i < conns; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			time.Sleep(time.Duration(i) * spread / time.Duration(conns))
 			tick := time.NewTicker(time.Second / time.Duration(rate))
 			defer tick.Stop()
 			var c net.Conn
@@ -288,7 +290,7 @@ func BenchmarkDeploy(b *testing.B) {
 				m.deploy(b, h, images[0], 0)
 				ctx, cancel := context.WithCancel(context.Background())
 				defer cancel()
-				load := runLoad(ctx, strings.TrimPrefix(h.publicURL, "http://"), 4, 50)
+				load := runLoad(ctx, strings.TrimPrefix(h.publicURL, "http://"), 4, 50, 0)
 				var stopWrk func() (int, int, time.Duration, time.Duration)
 				if loader == "wrk" {
 					cancel() // wrk alone is the load
@@ -383,7 +385,8 @@ func BenchmarkDrain(b *testing.B) {
 				}
 				ctx, cancel := context.WithCancel(context.Background())
 				defer cancel()
-				load := runLoad(ctx, strings.TrimPrefix(h.publicURL, "http://"), 8, 10)
+				ms, _ := strconv.Atoi(slow)
+				load := runLoad(ctx, strings.TrimPrefix(h.publicURL, "http://"), 8, 10, time.Duration(ms)*time.Millisecond)
 				time.Sleep(2 * time.Second)
 				var total float64
 				b.ResetTimer()

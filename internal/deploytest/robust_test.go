@@ -265,8 +265,9 @@ func TestStatusTakesNoLock(t *testing.T) {
 }
 
 // TestDrainWaitsForRequestsInFlight: slow requests (1.5 s, longer than the seed's fixed 0.5 s drain) keep
-// arriving through nginx while two deploys switch colours; the app exits at once on SIGTERM, so a request still
-// in flight on the old colour when it is stopped would fail. None does.
+// arriving through nginx (6 connections, started 0.25 s apart, so some request is always in flight) while two
+// deploys switch colours; the app exits at once on SIGTERM, so a request still in flight on the old colour when
+// it is stopped would fail. None does. (With the seed's fixed 0.5 s drain, this test fails.)
 func TestDrainWaitsForRequestsInFlight(t *testing.T) {
 	t.Parallel()
 	h := newHost(t, withNFT(), withEnv(map[string]string{"DRAIN_SECONDS": "", "STOP_TIMEOUT": "10"}))
@@ -277,7 +278,7 @@ func TestDrainWaitsForRequestsInFlight(t *testing.T) {
 	h.mustDeploy(images[0])
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	load := runLoad(ctx, strings.TrimPrefix(h.publicURL, "http://"), 6, 2)
+	load := runLoad(ctx, strings.TrimPrefix(h.publicURL, "http://"), 6, 1, 1500*time.Millisecond)
 	time.Sleep(time.Second)
 	for i := 1; i <= 2; i++ {
 		r := h.mustDeploy(images[i%2])
