@@ -11,7 +11,8 @@
 #                            ssh"): runs SSH_ORIGINAL_COMMAND if it is one of the three above, never through a shell
 #
 # Configuration: the env file ${DEPLOYLAB_ENV_FILE:-/etc/deploylab/deploy.env}, KEY=VALUE lines (read, never
-# sourced: it is data, not code; an unknown key is an error). Keys and their defaults:
+# sourced: it is data, not code; an unknown key is an error). A key the file leaves out is taken from the
+# environment when set there (`env PULL=never deploy.sh deploy IMAGE`), else from its default:
 #   APP_NAME             (required) compose project prefix: APP_NAME-blue, APP_NAME-green
 #   BLUE_PORT=8081 GREEN_PORT=8082   host ports of the colours; APP_PORT=8080 the container port
 #   PUBLISH_ADDRESS      address the colours are published on: 127.0.0.1 (nft, nginx: the switch is local); with
@@ -241,10 +242,13 @@ record_live() { printf '%s\n' "$1" >"$STATE_DIR/live"; }
 # taken for "nothing live" (the listening sockets the seed went by would have lost it). Without a record (state
 # written by an older deploy.sh) the one colour that exists decides, and with both the switch's own pointer.
 live_colour() {
-  local recorded blue=0 green=0 up=""
+  local recorded blue=0 green=0 up="" ids
   recorded="$(cat "$STATE_DIR/live" 2>/dev/null || true)"
-  [[ -z "$(colour_ids blue)" ]] || blue=1
-  [[ -z "$(colour_ids green)" ]] || green=1
+  # Docker not answering is not "nothing live": that guess would remove the live colour.
+  ids="$(colour_ids blue)" || die "docker ps failed: cannot tell which colour is live"
+  [[ -z "$ids" ]] || blue=1
+  ids="$(colour_ids green)" || die "docker ps failed: cannot tell which colour is live"
+  [[ -z "$ids" ]] || green=1
   if [[ "$recorded" == blue && $blue == 1 || "$recorded" == green && $green == 1 ]]; then echo "$recorded"; return; fi
   if ((blue && !green)); then echo blue; return; fi
   if ((green && !blue)); then echo green; return; fi

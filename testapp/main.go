@@ -5,7 +5,8 @@
 //
 //	VERSION        text served on "/" and "/version" (default "dev")
 //	PORT           port to listen on (default 8080)
-//	HEALTH_PATH    health endpoint (default /actuator/health), answers {"status":"UP"}
+//	HEALTH_PATH    health endpoint, answers {"status":"UP"} (default: /actuator/health and
+//	               /actuator/health/readiness, as Spring Boot with management.endpoint.health.probes.enabled)
 //	UNHEALTHY      "1": the health endpoint answers 503 {"status":"DOWN"} while "/" still works
 //	START_DELAY    seconds to wait before listening (a slow start)
 //	CRASH_AFTER    seconds after which the process exits with status 1 (a crash)
@@ -28,6 +29,8 @@ import (
 	"time"
 )
 
+const defaultHealthPath = "/actuator/health"
+
 type config struct {
 	version    string
 	port       int
@@ -41,7 +44,7 @@ type config struct {
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
-	c := config{version: "dev", port: 8080, healthPath: "/actuator/health"}
+	c := config{version: "dev", port: 8080, healthPath: defaultHealthPath}
 	var errs []error
 	if v := getenv("VERSION"); v != "" {
 		c.version = v
@@ -77,7 +80,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 
 func handler(c config) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc(c.healthPath, func(w http.ResponseWriter, _ *http.Request) {
+	health := func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		if c.unhealthy {
 			w.WriteHeader(http.StatusServiceUnavailable)
@@ -85,7 +88,11 @@ func handler(c config) http.Handler {
 			return
 		}
 		fmt.Fprintln(w, `{"status":"UP"}`)
-	})
+	}
+	mux.HandleFunc(c.healthPath, health)
+	if c.healthPath == defaultHealthPath {
+		mux.HandleFunc(defaultHealthPath+"/readiness", health)
+	}
 	version := func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		fmt.Fprintln(w, c.version)

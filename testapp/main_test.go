@@ -55,6 +55,8 @@ func TestHandler(t *testing.T) {
 		{name: "healthy", cfg: config{healthPath: "/actuator/health"}, path: "/actuator/health", wantCode: 200, wantBody: `{"status":"UP"}`},
 		{name: "version path", cfg: config{version: "v7", healthPath: "/actuator/health", root404: true}, path: "/version", wantCode: 200, wantBody: "v7"},
 		{name: "nothing on root", cfg: config{version: "v7", healthPath: "/actuator/health", root404: true}, path: "/", wantCode: 404, wantBody: `"status":404`},
+		{name: "readiness by default", cfg: config{healthPath: "/actuator/health"}, path: "/actuator/health/readiness", wantCode: 200, wantBody: `{"status":"UP"}`},
+		{name: "only the configured health path", cfg: config{version: "v7", healthPath: "/h"}, path: "/actuator/health/readiness", wantCode: 200, wantBody: "v7"},
 		{name: "unhealthy", cfg: config{healthPath: "/actuator/health", unhealthy: true}, path: "/actuator/health", wantCode: 503, wantBody: `{"status":"DOWN"}`},
 	}
 	for _, tt := range tests {
