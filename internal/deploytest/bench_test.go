@@ -369,8 +369,10 @@ func BenchmarkDrain(b *testing.B) {
 	for _, slow := range []string{"300", "1500"} {
 		for _, mech := range []string{"inflight", "fixed"} {
 			b.Run(mech+"/slow-"+slow+"ms", func(b *testing.B) {
+				// VERSION_PATH on a fast path for both: the baseline's default ("/", the slow path) would make its
+				// own check after the switch last as long as a request and drain by accident.
 				h := newHost(b, withNFT(), withEnv(map[string]string{"HEALTH_INTERVAL": "0.2", "DRAIN_SECONDS": "",
-					"STOP_TIMEOUT": "30", "HEALTH_TIMEOUT": "90"}))
+					"STOP_TIMEOUT": "30", "HEALTH_TIMEOUT": "90", "VERSION_PATH": "/version"}))
 				if mech == "fixed" {
 					h.script = baselineScript(b)
 					delete(h.envEntries, "PULL") // a key the baseline does not know; it never pulls
