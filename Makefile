@@ -57,6 +57,7 @@ bench-plan:
 
 bench-deploy: deps
 	go test -run '^$$' -bench BenchmarkDeploy -benchtime 20x -timeout 60m ./internal/deploytest
+	go test -run '^$$' -bench BenchmarkDrain -benchtime 20x -timeout 60m ./internal/deploytest
 
 bench-reap: tools
 	go test -run '^$$' -bench . -benchtime 1x -timeout 30m ./internal/reap

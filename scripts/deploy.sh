@@ -1,15 +1,38 @@
 #!/usr/bin/env bash
 # deploy.sh: host-side blue/green deploys of one containerised app behind nginx (or an AWS ALB).
 #
-#   deploy.sh deploy IMAGE   start IMAGE in the idle colour, gate on health, switch, drain, remove the old colour
-#   deploy.sh rollback       deploy the image the last successful deploy replaced
+#   deploy.sh deploy IMAGE   pull IMAGE, start it (pinned by digest) in the idle colour, gate on health, switch,
+#                            drain, remove the old colour
+#   deploy.sh rollback       deploy the exact image (by digest) the last successful deploy replaced
 #   deploy.sh status         print the live colour, its image, the previous image, the switch and the lock holder
-#   deploy.sh restore        point the switch at the live colour again (run at boot: nft rules do not survive one)
+#   deploy.sh restore        point the switch at the recorded live colour again and start it if it is stopped (run
+#                            at boot: nft rules do not survive one); it never removes the live colour
+#   deploy.sh ssh            the forced command of the CI deploy key (authorized_keys restrict,command="deploy.sh
+#                            ssh"): runs SSH_ORIGINAL_COMMAND if it is one of the three above, never through a shell
 #
 # Configuration: the env file ${DEPLOYLAB_ENV_FILE:-/etc/deploylab/deploy.env}, KEY=VALUE lines (read, never
-# sourced: it is data, not code). Keys and defaults are listed in load_config. External binaries are overridable
-# by environment: DOCKER, COMPOSE (shell words, e.g. "docker compose"), CURL, LSOF, SS, FLOCK, AWS_CLI, and NFT
-# (shell words, e.g. "sudo -n /usr/sbin/nft"; the env file key NFT wins over the environment).
+# sourced: it is data, not code; an unknown key is an error). A key the file leaves out is taken from the
+# environment when set there (`env PULL=never deploy.sh deploy IMAGE`), else from its default:
+#   APP_NAME             (required) compose project prefix: APP_NAME-blue, APP_NAME-green
+#   BLUE_PORT=8081 GREEN_PORT=8082   host ports of the colours; APP_PORT=8080 the container port
+#   PUBLISH_ADDRESS      address the colours are published on: 127.0.0.1 (nft, nginx: the switch is local); with
+#                        alb 0.0.0.0, or the host's private address: where the ALB's health checks and traffic
+#                        reach them (the security group admits only the ALB). Loopback is refused with alb.
+#   HEALTH_PATH=/actuator/health/readiness   must answer 2xx, directly and through PUBLIC_URL
+#   VERSION_PATH=        opt-in: PUBLIC_URL must answer this path byte for byte as the new colour does ("" skips)
+#   PUBLIC_URL=http://127.0.0.1   where clients come in (with alb: the ALB's address, never loopback)
+#   SWITCH=nginx         nft, nginx or alb (below); SWITCH_PORT=8090 and NFT=nft for nft
+#   NGINX_UPSTREAM_FILE=/etc/nginx/deploylab/upstream.conf NGINX_TEST_CMD="nginx -t" NGINX_RELOAD_CMD="nginx -s reload"
+#   LISTENER_ARN TG_BLUE_ARN TG_GREEN_ARN   (required with alb)
+#   HEALTH_OK_COUNT=3 HEALTH_TIMEOUT=90 HEALTH_INTERVAL=0.2 ALB_HEALTH_TIMEOUT=300   the health gates
+#   DRAIN_SECONDS        least wait after the switch before the old colour's connections are counted: nft 0,
+#                        nginx 1 (old workers), alb 5 (a listener change propagates)
+#   STOP_TIMEOUT=30      cap on the wait for the old colour's connections to end, then docker stop's grace period
+#   PULL=always          always: docker pull before each deploy (a failed pull fails it); never: local images only
+#   STATE_DIR=/var/lib/deploylab/APP_NAME   CONTAINER_ENV_FILE=   (an env_file for the app's containers)
+# External binaries are overridable by environment: DOCKER, COMPOSE (shell words, e.g. "docker compose"), CURL,
+# FLOCK, AWS_CLI (shell words, e.g. "aws --endpoint-url http://127.0.0.1:4566"), and NFT (shell words, e.g.
+# "sudo -n /usr/sbin/nft"; the env file key NFT wins over the environment).
 #
 # Switches (SWITCH):
 #   nft    nginx proxies to a fixed local port, SWITCH_PORT, and a kernel NAT rule of the app's own nftables
@@ -19,17 +42,19 @@
 #          new colour at once.
 #   nginx  the upstream include is rewritten and nginx reloaded (nginx 1.22 closes idle keepalive connections on
 #          reload: clients that do not retry see errors).
-#   alb    the ALB listener is forwarded to the colour's target group.
+#   alb    wait until the ALB reports the colour's target group healthy (its own probes of PUBLISH_ADDRESS), then
+#          forward the listener to it; verification goes through PUBLIC_URL, the ALB.
 #
-# Exit status: 0 success, 1 deploy failed (the old colour still serves), 2 bad usage or configuration,
-# 3 another deploy holds the lock.
+# The live colour is the one recorded at the last switch (STATE_DIR/live) whose containers exist (docker ps -a),
+# never guessed from listening sockets: a live container that crash-loops or is stopped is still the live one.
+#
+# Exit status: 0 success, 1 deploy failed (the old colour still serves), 2 bad usage or configuration (or a
+# command the ssh forced command refuses), 3 another deploy holds the lock.
 set -o errexit -o nounset -o pipefail
 
 readonly ENV_FILE="${DEPLOYLAB_ENV_FILE:-/etc/deploylab/deploy.env}"
 DOCKER="${DOCKER:-docker}"
 CURL="${CURL:-curl}"
-LSOF="${LSOF:-lsof}"
-SS="${SS:-ss}"
 FLOCK="${FLOCK:-flock}"
 AWS_CLI="${AWS_CLI:-aws}"
 NFT="${NFT:-nft}"
@@ -44,15 +69,16 @@ UPSTREAM_SAVED=""
 HEALTH_LOG=""
 SWITCHED=0
 
-# Timestamps with milliseconds, from builtins only: the log shows where a deploy's time goes.
+# Timestamps with milliseconds, from builtins only: the log shows where a deploy's time goes. A log line that
+# cannot be written (the SSH session that reads it is gone) is not itself an error: the PIPE trap decides.
 log() {
   local now="$EPOCHREALTIME"
-  TZ=UTC printf '%(%H:%M:%S)T.%s deploy.sh: %s\n' "${now%.*}" "${now:(-6):3}" "$*" >&2
+  TZ=UTC printf '%(%H:%M:%S)T.%s deploy.sh: %s\n' "${now%.*}" "${now:(-6):3}" "$*" >&2 || true
 }
 die() { log "error: $*"; exit 1; }
 usage_error() {
   log "error: $*"
-  printf 'usage: %s deploy IMAGE | rollback | status | restore\n' "${0##*/}" >&2
+  printf 'usage: %s deploy IMAGE | rollback | status | restore | ssh\n' "${0##*/}" >&2 || true
   exit 2
 }
 
@@ -61,7 +87,7 @@ usage_error() {
 CONFIG_KEYS=" APP_NAME BLUE_PORT GREEN_PORT APP_PORT HEALTH_PATH NGINX_UPSTREAM_FILE NGINX_TEST_CMD"
 CONFIG_KEYS+=" NGINX_RELOAD_CMD PUBLIC_URL SWITCH LISTENER_ARN TG_BLUE_ARN TG_GREEN_ARN HEALTH_OK_COUNT HEALTH_TIMEOUT"
 CONFIG_KEYS+=" HEALTH_INTERVAL ALB_HEALTH_TIMEOUT DRAIN_SECONDS STOP_TIMEOUT STATE_DIR VERSION_PATH CONTAINER_ENV_FILE"
-CONFIG_KEYS+=" SWITCH_PORT NFT "
+CONFIG_KEYS+=" SWITCH_PORT NFT PUBLISH_ADDRESS PULL "
 readonly CONFIG_KEYS
 
 # read_env_file sets the known keys from the env file; unknown keys are an error so a typo is not silently ignored.
@@ -88,7 +114,9 @@ load_config() {
   BLUE_PORT="${BLUE_PORT:-8081}"
   GREEN_PORT="${GREEN_PORT:-8082}"
   APP_PORT="${APP_PORT:-8080}"
-  HEALTH_PATH="${HEALTH_PATH:-/actuator/health}"
+  # Spring Boot's readiness group: down while the app warms up or cannot reach what it needs. Off the cloud it
+  # needs management.endpoint.health.probes.enabled=true (enabled by itself only on Kubernetes).
+  HEALTH_PATH="${HEALTH_PATH:-/actuator/health/readiness}"
   NGINX_UPSTREAM_FILE="${NGINX_UPSTREAM_FILE:-/etc/nginx/deploylab/upstream.conf}"
   NGINX_TEST_CMD="${NGINX_TEST_CMD:-nginx -t}"
   NGINX_RELOAD_CMD="${NGINX_RELOAD_CMD:-nginx -s reload}"
@@ -98,21 +126,26 @@ load_config() {
   LISTENER_ARN="${LISTENER_ARN:-}"
   TG_BLUE_ARN="${TG_BLUE_ARN:-}"
   TG_GREEN_ARN="${TG_GREEN_ARN:-}"
+  # An ALB reaches the instance on its private address, never on loopback; 0.0.0.0 needs no address in the env
+  # file (the host's private address is known only once it runs) and the security group admits only the ALB.
+  if [[ "$SWITCH" == alb ]]; then PUBLISH_ADDRESS="${PUBLISH_ADDRESS:-0.0.0.0}"; else PUBLISH_ADDRESS="${PUBLISH_ADDRESS:-127.0.0.1}"; fi
   HEALTH_OK_COUNT="${HEALTH_OK_COUNT:-3}"   # consecutive healthy answers needed
   HEALTH_TIMEOUT="${HEALTH_TIMEOUT:-90}"    # seconds for the whole gate (Spring Boot starts slowly)
   # Seconds between probes (fractions allowed). Short, so readiness is seen within 0.2 s; the timeout above, not
   # the spacing, is what gives a slow app its time.
   HEALTH_INTERVAL="${HEALTH_INTERVAL:-0.2}"
   ALB_HEALTH_TIMEOUT="${ALB_HEALTH_TIMEOUT:-300}"
-  # The old colour keeps running this long after the switch (counted from the switch). With nft, new connections
-  # move at once, so only connections nginx opened before the switch still reach the old colour: those between
-  # nginx's connect and the app's accept need a moment (microseconds on loopback; 0.5 s leaves room for a busy
-  # host), and the requests the app has accepted are finished by docker stop's SIGTERM grace period
-  # (STOP_TIMEOUT; Spring Boot: server.shutdown=graceful). An app that drops requests on SIGTERM needs
-  # DRAIN_SECONDS of at least its longest request. A reload or an ALB listener change takes effect more slowly: 5 s.
-  if [[ "$SWITCH" == nft ]]; then DRAIN_SECONDS="${DRAIN_SECONDS:-0.5}"; else DRAIN_SECONDS="${DRAIN_SECONDS:-5}"; fi
-  STOP_TIMEOUT="${STOP_TIMEOUT:-30}"        # docker stop grace period for in-flight requests
-  VERSION_PATH="${VERSION_PATH-/}"          # final check: nginx must answer this path like the new colour; "" skips
+  # The least wait after the switch before the old colour's open connections are counted (drain): nft moves new
+  # connections at once; after a reload nginx's new workers take over within moments; an ALB listener change
+  # takes a few seconds to reach every ALB node.
+  case "$SWITCH" in
+    nft) DRAIN_SECONDS="${DRAIN_SECONDS:-0}" ;;
+    nginx) DRAIN_SECONDS="${DRAIN_SECONDS:-1}" ;;
+    *) DRAIN_SECONDS="${DRAIN_SECONDS:-5}" ;;
+  esac
+  STOP_TIMEOUT="${STOP_TIMEOUT:-30}"        # cap on the drain, then docker stop's grace period
+  VERSION_PATH="${VERSION_PATH:-}"          # opt-in final check: PUBLIC_URL answers it like the new colour
+  PULL="${PULL:-always}"
   CONTAINER_ENV_FILE="${CONTAINER_ENV_FILE:-}"
   STATE_DIR="${STATE_DIR:-/var/lib/deploylab/${APP_NAME}}"
   validate_config
@@ -138,6 +171,9 @@ validate_config() {
   done
   [[ "$PUBLIC_URL" =~ ^https?://[^[:space:]]+$ ]] || errs+=("PUBLIC_URL=\"$PUBLIC_URL\": want an http(s) URL")
   [[ "$STATE_DIR" == /* ]] || errs+=("STATE_DIR=\"$STATE_DIR\": want an absolute path")
+  [[ "$PULL" == always || "$PULL" == never ]] || errs+=("PULL=\"$PULL\": want always or never")
+  [[ "$PUBLISH_ADDRESS" =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]] ||
+    errs+=("PUBLISH_ADDRESS=\"$PUBLISH_ADDRESS\": want an IPv4 address, e.g. 0.0.0.0 or the host's private address")
   case "$SWITCH" in
     nft | nginx)
       if [[ "$SWITCH" == nft ]]; then
@@ -147,6 +183,8 @@ validate_config() {
           errs+=("SWITCH_PORT=\"$SWITCH_PORT\": want a port other than BLUE_PORT and GREEN_PORT")
         [[ -n "$NFT" ]] || errs+=("NFT is empty: want a command, e.g. nft or sudo -n /usr/sbin/nft")
       fi
+      [[ "$PUBLISH_ADDRESS" == 127.0.0.1 ]] ||
+        errs+=("PUBLISH_ADDRESS=\"$PUBLISH_ADDRESS\": want 127.0.0.1 with SWITCH=$SWITCH (nginx proxies on loopback)")
       [[ "$NGINX_UPSTREAM_FILE" == /* ]] ||
         errs+=("NGINX_UPSTREAM_FILE=\"$NGINX_UPSTREAM_FILE\": want an absolute path")
       [[ -n "$NGINX_TEST_CMD" ]] || errs+=("NGINX_TEST_CMD is empty: want a command, e.g. nginx -t")
@@ -157,6 +195,10 @@ validate_config() {
         [[ "${!key}" =~ ^arn:aws[a-z-]*:elasticloadbalancing: ]] ||
           errs+=("$key=\"${!key}\": want an elasticloadbalancing ARN (required with SWITCH=alb)")
       done
+      [[ "$PUBLISH_ADDRESS" != 127.* ]] ||
+        errs+=("PUBLISH_ADDRESS=\"$PUBLISH_ADDRESS\": the ALB health-checks the host's private address, never loopback: want 0.0.0.0 or that address")
+      [[ ! "$PUBLIC_URL" =~ ^https?://(127\.|localhost|\[::1\]) ]] ||
+        errs+=("PUBLIC_URL=\"$PUBLIC_URL\": with SWITCH=alb the check must go through the ALB: want its address, e.g. http://NAME.elb.amazonaws.com")
       ;;
     *) errs+=("SWITCH=\"$SWITCH\": want nft, nginx or alb") ;;
   esac
@@ -181,18 +223,11 @@ port_of() { if [[ "$1" == blue ]]; then echo "$BLUE_PORT"; else echo "$GREEN_POR
 other() { if [[ "$1" == blue ]]; then echo green; else echo blue; fi; }
 project() { echo "${APP_NAME}-$1"; }
 
-# listening PORT: is anything listening on the port? lsof as root (as the seed did); otherwise ss, because lsof
-# run by a non-root user cannot see root's docker-proxy and would report nothing live.
-listening() {
-  local out
-  if [[ $EUID -eq 0 ]] && command -v "$LSOF" >/dev/null; then
-    # lsof exits 1 both for "no match" and for errors; as root the latter does not happen in practice.
-    "$LSOF" -nP -iTCP:"$1" -sTCP:LISTEN -t >/dev/null 2>&1
-    return
-  fi
-  out="$("$SS" -Hltn "sport = :$1")" || die "ss failed to list listening sockets (set SS or install iproute2)"
-  [[ -n "$out" ]]
-}
+# colour_url COLOUR PATH: the colour itself, where it is published (0.0.0.0 is reached on loopback).
+colour_url() { echo "http://${PUBLISH_ADDRESS/#0.0.0.0/127.0.0.1}:$(port_of "$1")$2"; }
+
+# colour_ids COLOUR [FILTER...]: the colour's containers, running or not, found by the compose project label.
+colour_ids() { "$DOCKER" ps -aq --filter "label=com.docker.compose.project=$(project "$1")" "${@:2}"; }
 
 # upstream_port prints the port the nginx upstream include points at, or nothing.
 upstream_port() {
@@ -200,13 +235,21 @@ upstream_port() {
   sed -n 's/^ *server 127\.0\.0\.1:\([0-9]*\);.*/\1/p' "$NGINX_UPSTREAM_FILE" | head -n1
 }
 
-# live_colour: the colour that serves. One listening port decides; with both listening (a run was killed after
-# starting the new colour) the switch's own record decides (the include, the nft rule, or for the ALB and an nft
-# rule lost to a reboot the colour deploy.sh last switched to); none listening means blue.
+record_live() { printf '%s\n' "$1" >"$STATE_DIR/live"; }
+
+# live_colour: the colour recorded at the last switch whose containers exist, running or not (docker ps -a): a
+# live container that crash-loops while its database is down, or is stopped, is still the live one, and is never
+# taken for "nothing live" (the listening sockets the seed went by would have lost it). Without a record (state
+# written by an older deploy.sh) the one colour that exists decides, and with both the switch's own pointer.
 live_colour() {
-  local blue=0 green=0 up=""
-  listening "$BLUE_PORT" && blue=1
-  listening "$GREEN_PORT" && green=1
+  local recorded blue=0 green=0 up="" ids
+  recorded="$(cat "$STATE_DIR/live" 2>/dev/null || true)"
+  # Docker not answering is not "nothing live": that guess would remove the live colour.
+  ids="$(colour_ids blue)" || die "docker ps failed: cannot tell which colour is live"
+  [[ -z "$ids" ]] || blue=1
+  ids="$(colour_ids green)" || die "docker ps failed: cannot tell which colour is live"
+  [[ -z "$ids" ]] || green=1
+  if [[ "$recorded" == blue && $blue == 1 || "$recorded" == green && $green == 1 ]]; then echo "$recorded"; return; fi
   if ((blue && !green)); then echo blue; return; fi
   if ((green && !blue)); then echo green; return; fi
   if ((!blue && !green)); then echo none; return; fi
@@ -214,9 +257,7 @@ live_colour() {
     nginx) up="$(upstream_port)" ;;
     nft) up="$(nft_rule_port)" ;;
   esac
-  if [[ "$up" == "$GREEN_PORT" ]]; then echo green; elif [[ "$up" == "$BLUE_PORT" ]]; then echo blue; else
-    cat "$STATE_DIR/live" 2>/dev/null || echo blue
-  fi
+  if [[ "$up" == "$GREEN_PORT" ]]; then echo green; else echo blue; fi
 }
 
 compose_cmd() {
@@ -239,7 +280,7 @@ compose_file() { echo "$STATE_DIR/$1.compose.yml"; }
 write_compose_file() { # COLOUR IMAGE
   local env_line=""
   [[ -z "$CONTAINER_ENV_FILE" ]] || env_line="    env_file: [\"$CONTAINER_ENV_FILE\"]"
-  cat >"$(compose_file "$1").tmp" <<EOF
+  cat >"$(compose_file "$1").tmp" <<EOC
 # Written by deploy.sh for the $1 colour of $APP_NAME.
 services:
   app:
@@ -248,9 +289,9 @@ services:
     # The default bridge: compose creates no per-project network, so starting is faster and stopping the colour
     # with plain docker stop/rm leaves nothing behind.
     network_mode: bridge
-    ports: ["127.0.0.1:$(port_of "$1"):$APP_PORT"]
+    ports: ["$PUBLISH_ADDRESS:$(port_of "$1"):$APP_PORT"]
 $env_line
-EOF
+EOC
   mv -f "$(compose_file "$1").tmp" "$(compose_file "$1")"
 }
 
@@ -259,7 +300,7 @@ EOF
 # v1) takes seconds, and a run killed before the compose file existed is recovered the same way.
 remove_colour() {
   local ids
-  ids="$("$DOCKER" ps -aq --filter "label=com.docker.compose.project=$(project "$1")")"
+  ids="$(colour_ids "$1")"
   if [[ -n "$ids" ]]; then
     # One id per line; word splitting passes them as separate arguments.
     # shellcheck disable=SC2086
@@ -270,8 +311,23 @@ remove_colour() {
   rm -f "$(compose_file "$1")"
 }
 
-colour_image() {
-  "$DOCKER" ps --filter "label=com.docker.compose.project=$(project "$1")" --format '{{.Image}}' | head -n1
+# pin IMAGE: pull IMAGE (PULL=always; compose never re-pulls a tag it already has, docker/compose#3574) and print
+# the exact reference to run: NAME@sha256:DIGEST from the registry, or the image ID for an image that was never
+# pushed. A tag moved later (a re-pushed :latest) then changes neither the running colour nor a rollback.
+pin() {
+  local digests d repo
+  if [[ "$PULL" == always && "$1" != sha256:* ]]; then
+    log "pulling $1"
+    "$DOCKER" pull -q "$1" >/dev/null || die "docker pull $1 failed (PULL=never deploys local images only)"
+  fi
+  digests="$("$DOCKER" image inspect -f '{{join .RepoDigests " "}}' "$1" 2>/dev/null)" ||
+    die "image $1 is not on this host"
+  repo="${1%%@*}"
+  [[ "${repo##*/}" != *:* ]] || repo="${repo%:*}" # the tag, not a registry's port
+  for d in $digests; do
+    [[ "${d%@*}" != "$repo" ]] || { echo "$d"; return; }
+  done
+  "$DOCKER" image inspect -f '{{.Id}}' "$1"
 }
 
 print_diagnostics() { # COLOUR
@@ -280,7 +336,7 @@ print_diagnostics() { # COLOUR
     tail -n 10 "$HEALTH_LOG" | sed 's/^/  /' >&2
   fi
   local id
-  for id in $("$DOCKER" ps -aq --filter "label=com.docker.compose.project=$(project "$1")"); do
+  for id in $(colour_ids "$1"); do
     log "container logs of $1 ($id, last 50 lines):"
     "$DOCKER" logs --tail 50 "$id" 2>&1 | sed 's/^/  /' >&2 || true
   done
@@ -321,7 +377,7 @@ http_get() {
 
 health_gate() { # COLOUR BEGUN
   local url ok=0 answer probed deadline=$((SECONDS + HEALTH_TIMEOUT)) first=1
-  url="http://127.0.0.1:$(port_of "$1")$HEALTH_PATH"
+  url="$(colour_url "$1" "$HEALTH_PATH")"
   log "waiting for $HEALTH_OK_COUNT consecutive healthy answers from $url (timeout ${HEALTH_TIMEOUT}s)"
   while ((SECONDS < deadline)); do
     probed="$EPOCHREALTIME"
@@ -388,13 +444,25 @@ restore_upstream() {
 
 tg_arn() { if [[ "$1" == blue ]]; then echo "$TG_BLUE_ARN"; else echo "$TG_GREEN_ARN"; fi; }
 
-# alb_switch COLOUR: wait until the ALB sees the colour's target healthy, then forward the listener to it.
+aws_words() { # ARGS...: AWS_CLI holds shell words ("aws --endpoint-url URL"), split on purpose
+  # shellcheck disable=SC2086
+  $AWS_CLI "$@"
+}
+
+# alb_forward COLOUR: forward the listener to the colour's target group.
+alb_forward() {
+  aws_words elbv2 modify-listener --listener-arn "$LISTENER_ARN" \
+    --default-actions "Type=forward,TargetGroupArn=$(tg_arn "$1")" >/dev/null
+}
+
+# alb_switch COLOUR: wait until the ALB's own health checks (of PUBLISH_ADDRESS:port, from the ALB's network)
+# report every target of the colour's group healthy, then forward the listener to it.
 alb_switch() {
   local tg states deadline=$((SECONDS + ALB_HEALTH_TIMEOUT))
   tg="$(tg_arn "$1")"
   log "waiting for the ALB to report $tg healthy"
   while :; do
-    states="$("$AWS_CLI" elbv2 describe-target-health --target-group-arn "$tg" \
+    states="$(aws_words elbv2 describe-target-health --target-group-arn "$tg" \
       --query 'TargetHealthDescriptions[].TargetHealth.State' --output text)" || states="error"
     printf '%s alb %s\n' "$(date -u +%H:%M:%S)" "$states" >>"$HEALTH_LOG"
     # Every target of the group must be healthy (and there must be at least one).
@@ -403,9 +471,7 @@ alb_switch() {
     pause "$HEALTH_INTERVAL"
   done
   PHASE=reloaded
-  "$AWS_CLI" elbv2 modify-listener --listener-arn "$LISTENER_ARN" \
-    --default-actions "Type=forward,TargetGroupArn=$tg" >/dev/null || die "modify-listener failed"
-  printf '%s\n' "$1" >"$STATE_DIR/live"
+  alb_forward "$1" || die "modify-listener failed"
 }
 
 # nft_table: the app's own table, so deploy.sh never touches rules it did not write (docker's, the admin's).
@@ -432,8 +498,7 @@ nft_point() {
   printf 'table ip %s {\n\tchain out { type nat hook output priority -100; policy accept; }\n}\n' "$t" >"$STATE_DIR/switch.nft"
   printf 'flush chain ip %s out\nadd rule ip %s out ip daddr 127.0.0.1 tcp dport %s dnat to 127.0.0.1:%s\n' \
     "$t" "$t" "$SWITCH_PORT" "$(port_of "$1")" >>"$STATE_DIR/switch.nft"
-  nft_words -f "$STATE_DIR/switch.nft" >&2 || return 1
-  printf '%s\n' "$1" >"$STATE_DIR/live"
+  nft_words -f "$STATE_DIR/switch.nft" >&2
 }
 
 # nft_include: nginx proxies to SWITCH_PORT. The include is rewritten, tested and nginx reloaded only if it points
@@ -444,31 +509,83 @@ nft_include() {
   nginx_switch "$SWITCH_PORT"
 }
 
-alb_restore() { # COLOUR
-  "$AWS_CLI" elbv2 modify-listener --listener-arn "$LISTENER_ARN" \
-    --default-actions "Type=forward,TargetGroupArn=$(tg_arn "$1")" >/dev/null || log "warning: restoring the listener failed"
-  printf '%s\n' "$1" >"$STATE_DIR/live"
-}
-
 # version_of COLOUR: what the colour itself answers on VERSION_PATH ("" when VERSION_PATH is empty).
 version_of() {
-  [[ -z "$VERSION_PATH" ]] || http_get "http://127.0.0.1:$(port_of "$1")$VERSION_PATH"
+  [[ -z "$VERSION_PATH" ]] || http_get "$(colour_url "$1" "$VERSION_PATH")"
 }
 
-# wait_public WANT: PUBLIC_URL must answer WANT (the new colour's own answer on VERSION_PATH), which proves the
-# switch took effect; with VERSION_PATH empty a 2xx is enough.
+# wait_public WANT: PUBLIC_URL must answer VERSION_PATH as the new colour does (WANT), which proves the switch
+# took effect; with VERSION_PATH empty (the default) HEALTH_PATH must answer 2xx through it, which any app does.
 wait_public() {
-  local want="$1" got i
+  local want="$1" got i url="${PUBLIC_URL%/}${VERSION_PATH:-$HEALTH_PATH}"
   for i in {1..50}; do
-    got="$(http_get "${PUBLIC_URL%/}${VERSION_PATH}")"
+    got="$(http_get "$url")"
     if [[ "$got" =~ HTTP\ 2[0-9][0-9]\ *$ ]] && [[ -z "$want" || "$got" == "$want" ]]; then return 0; fi
     ((i < 50)) && pause 0.2
   done
-  log "PUBLIC_URL ${PUBLIC_URL%/}${VERSION_PATH} answered: $got; the new colour answers: $want"
+  log "PUBLIC_URL $url answered: $got${want:+; the new colour answers: $want}"
   return 1
 }
 
+# established PORT TABLE...: TCP connections in state ESTABLISHED (01) whose local port is PORT, counted in
+# /proc/net/tcp-format tables (world-readable: no root needed).
+established() {
+  local port="$1" tables=() f
+  shift
+  for f in "$@"; do [[ ! -r "$f" ]] || tables+=("$f"); done
+  ((${#tables[@]})) || { echo 0; return; }
+  awk -v p="$(printf ':%04X' "$port")" '$4 == "01" && substr($2, length($2) - 4) == p { n++ } END { print n + 0 }' "${tables[@]}"
+}
+
+# open_connections COLOUR: connections still open to the colour: inside its containers to APP_PORT (every client,
+# whichever way it came) and on the host to its published port (docker-proxy relays loopback clients and holds
+# their connection before it has connected on).
+open_connections() {
+  local n pid
+  n="$(established "$(port_of "$1")" /proc/net/tcp /proc/net/tcp6)"
+  # shellcheck disable=SC2046 # one container id per word
+  for pid in $("$DOCKER" inspect -f '{{.State.Pid}}' $(colour_ids "$1") 2>/dev/null); do
+    ((pid == 0)) || n=$((n + $(established "$APP_PORT" "/proc/$pid/net/tcp" "/proc/$pid/net/tcp6")))
+  done
+  echo "$n"
+}
+
+# drain COLOUR SWITCHED: wait until no connection is open to the old colour (seen twice, 0.1 s apart), at least
+# DRAIN_SECONDS and at most STOP_TIMEOUT after the switch; only then is it stopped, so an app that exits at once
+# on SIGTERM loses nothing. kamal-proxy counts the requests in flight per target and waits for them on a switch
+# (basecamp/kamal-proxy internal/server/target.go); deploy.sh is not in the request path, so it counts the
+# kernel's established connections: nginx opens one upstream connection per request (no upstream keepalive), so
+# an open connection is a request in flight. An idle keepalive connection (an ALB's) is waited for up to the cap.
+drain() {
+  local n quiet=0 cap
+  cap="$(micros "$STOP_TIMEOUT")"
+  pause_rest "$2" "$DRAIN_SECONDS"
+  while :; do
+    n="$(open_connections "$1")"
+    if ((n == 0)); then quiet=$((quiet + 1)); else quiet=0; fi
+    ((quiet < 2)) || break
+    if ((${EPOCHREALTIME/./} - ${2/./} >= cap)); then
+      log "$n connections still open to $1 ${STOP_TIMEOUT}s after the switch (STOP_TIMEOUT): stopping it anyway"
+      break
+    fi
+    pause 0.1
+  done
+  log "drained $1 $(elapsed "$2")s after the switch"
+}
+
 # ---------------------------------------------------------------------------------------------- lock and cleanup
+
+# refuse_root ARGS...: the state directory and its lock belong to the admin; files a root run left there would
+# lock the admin, the Jenkins key and the boot-time restore out (nginx then serves 502 after a reboot). So root
+# is refused where the state directory, or its nearest existing parent, belongs to another user.
+refuse_root() {
+  ((EUID == 0)) || return 0
+  local d="$STATE_DIR"
+  while [[ ! -e "$d" ]]; do d="$(dirname "$d")"; done
+  [[ "$(stat -c %u "$d")" != 0 ]] || return 0
+  usage_error "not as root: $d belongs to $(stat -c %U "$d"), whose runs (and the restore at boot) root-owned" \
+    "files there would lock out; run: sudo -u $(stat -c %U "$d") $0 $*"
+}
 
 lock() { # IMAGE
   mkdir -p "$STATE_DIR"
@@ -484,12 +601,24 @@ lock() { # IMAGE
   fi
   printf 'pid=%s image=%s started=%s\n' "$$" "$1" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$STATE_DIR/deploy.holder"
   LOCKED=1
+  trap cleanup EXIT
+  trap 'exit 143' TERM
+  trap 'exit 130' INT
+  trap 'exit 129' HUP
+  # A dropped SSH session closes the pipes the log goes to: the next write raises SIGPIPE, which by default
+  # ends bash with an EXIT trap that saw status 0 (no rollback). Trapped, it is a failure like any other.
+  trap 'exit 141' PIPE
 }
 
 cleanup() {
   local rc=$?
   trap - EXIT TERM INT HUP
-  if ((rc != 0)) && [[ -n "$NEW_COLOUR" && "$PHASE" != finished && "$PHASE" != old-stopping ]]; then
+  trap '' PIPE     # the session may be gone: writes fail quietly and the cleanup goes on
+  set +o errexit   # undo step by step, whatever one step says
+  if ((rc != 0)) && [[ -n "$NEW_COLOUR" && "$PHASE" == old-stopping ]]; then
+    log "failed (exit $rc) while stopping $OLD_COLOUR: $NEW_COLOUR serves, removing $OLD_COLOUR"
+    remove_colour "$OLD_COLOUR"
+  elif ((rc != 0)) && [[ -n "$NEW_COLOUR" && "$PHASE" != finished ]]; then
     log "deploy failed (exit $rc) in phase $PHASE: keeping $OLD_COLOUR serving, removing $NEW_COLOUR"
     print_diagnostics "$NEW_COLOUR"
     case "$SWITCH" in
@@ -500,8 +629,15 @@ cleanup() {
           nft_point "$OLD_COLOUR" || log "warning: pointing the nft rule back at $OLD_COLOUR failed"
         fi
         ;;
-      alb) if [[ "$PHASE" == reloaded && "$OLD_COLOUR" != none ]]; then alb_restore "$OLD_COLOUR"; fi ;;
+      alb)
+        if [[ "$PHASE" == reloaded && "$OLD_COLOUR" != none ]]; then
+          alb_forward "$OLD_COLOUR" || log "warning: restoring the listener failed"
+        fi
+        ;;
     esac
+    if ((SWITCHED)); then
+      if [[ "$OLD_COLOUR" != none ]]; then record_live "$OLD_COLOUR"; else rm -f "$STATE_DIR/live"; fi
+    fi
     remove_colour "$NEW_COLOUR"
   fi
   [[ -z "$HEALTH_LOG" ]] || rm -f "$HEALTH_LOG"
@@ -511,7 +647,7 @@ cleanup() {
 
 # recover: make the state consistent before a deploy (and at boot), whatever a killed run or a reboot left. The
 # live colour keeps serving and the switch is made to point at it; the idle colour's containers and half-written
-# files are removed.
+# files are removed. The live colour itself is never removed, running or not.
 recover() { # LIVE
   local dir
   if [[ "$SWITCH" != alb ]]; then
@@ -534,6 +670,7 @@ recover() { # LIVE
         nft_include
         ;;
     esac
+    record_live "$1"
     PHASE=idle
   fi
   rm -f "$STATE_DIR/upstream.saved"
@@ -543,36 +680,34 @@ recover() { # LIVE
 
 # ---------------------------------------------------------------------------------------------- commands
 
-cmd_deploy() { # IMAGE
-  local image="$1" live old_image begun="$EPOCHREALTIME"
-  lock "$image"
-  trap cleanup EXIT
-  trap 'exit 143' TERM
-  trap 'exit 130' INT
-  trap 'exit 129' HUP
+# state NAME: a one-line record of STATE_DIR ("" when absent).
+state() { cat "$STATE_DIR/$1" 2>/dev/null || true; }
+
+cmd_deploy() { # IMAGE [TAG]: TAG is what IMAGE was asked as (a rollback deploys a pinned reference)
+  local image="$1" tag="${2:-$1}" live ref want switched begun="$EPOCHREALTIME"
+  lock "$tag"
   live="$(live_colour)"
   recover "$live"
+  ref="$(pin "$image")"
   OLD_COLOUR="$live"
   NEW_COLOUR="$(other "${live/none/green}")"
-  old_image=""
-  [[ "$live" == none ]] || old_image="$(colour_image "$live")"
-  log "live: $live${old_image:+ ($old_image)}; deploying $image to $NEW_COLOUR on port $(port_of "$NEW_COLOUR")"
+  local shown="$live"
+  [[ "$live" == none ]] || shown+=" ($(state current_tag))"
+  log "live: $shown; deploying $tag ($ref) to $NEW_COLOUR on port $(port_of "$NEW_COLOUR")"
 
   HEALTH_LOG="$(mktemp)"
   PHASE=starting
-  write_compose_file "$NEW_COLOUR" "$image"
+  write_compose_file "$NEW_COLOUR" "$ref"
   compose_cmd -p "$(project "$NEW_COLOUR")" -f "$(compose_file "$NEW_COLOUR")" up -d --remove-orphans >&2 ||
-    die "could not start $image as $NEW_COLOUR"
+    die "could not start $tag as $NEW_COLOUR"
   log "$NEW_COLOUR up at $(elapsed "$begun")s"
   PHASE=gating
   local started="$EPOCHREALTIME"
-  health_gate "$NEW_COLOUR" "$begun" || die "$image did not become healthy on port $(port_of "$NEW_COLOUR")"
+  health_gate "$NEW_COLOUR" "$begun" || die "$tag did not become healthy on port $(port_of "$NEW_COLOUR")"
   log "$NEW_COLOUR ready after $(elapsed "$started")s"
-  local want
   want="$(version_of "$NEW_COLOUR")"
 
   log "switching to $NEW_COLOUR"
-  local switched=""
   SWITCHED=1
   case "$SWITCH" in
     nft)
@@ -583,77 +718,110 @@ cmd_deploy() { # IMAGE
     nginx) nginx_switch "$(port_of "$NEW_COLOUR")" ;;
     alb) alb_switch "$NEW_COLOUR" ;;
   esac
-  [[ -n "$switched" ]] || switched="$EPOCHREALTIME"
+  record_live "$NEW_COLOUR"
+  [[ -n "${switched:-}" ]] || switched="$EPOCHREALTIME"
   wait_public "$want" || die "PUBLIC_URL does not answer with the new version after the switch"
 
   if [[ "$live" != none ]]; then
-    log "draining $live for ${DRAIN_SECONDS}s after the switch"
-    pause_rest "$switched" "$DRAIN_SECONDS"
-    # From here the old colour is going away: a failure can no longer fall back to it.
-    PHASE=old-stopping
-    log "stopping $live (SIGTERM, up to ${STOP_TIMEOUT}s for requests in flight)"
+    log "draining $live: waiting until no connection is open to it (at most ${STOP_TIMEOUT}s after the switch)"
+    drain "$live" "$switched"
+  fi
+  # From here the old colour is going away: a failure can no longer fall back to it.
+  PHASE=old-stopping
+  if [[ "$live" != none ]]; then
+    printf '%s\n' "$(state current_image)" >"$STATE_DIR/previous_image"
+    printf '%s\n' "$(state current_tag)" >"$STATE_DIR/previous_tag"
+  fi
+  printf '%s\n' "$ref" >"$STATE_DIR/current_image"
+  printf '%s\n' "$tag" >"$STATE_DIR/current_tag"
+  if [[ "$live" != none ]]; then
+    log "stopping $live (SIGTERM, up to ${STOP_TIMEOUT}s)"
     remove_colour "$live"
-    local i
-    for i in {1..50}; do
-      listening "$(port_of "$live")" || break
-      ((i < 50)) || die "old port $(port_of "$live") still listening after removing $live"
-      pause 0.2
-    done
-    [[ -z "$old_image" ]] || printf '%s\n' "$old_image" >"$STATE_DIR/previous_image"
   fi
   wait_public "$want" || die "PUBLIC_URL stopped answering after removing $live"
-  printf '%s\n' "$image" >"$STATE_DIR/current_image"
   rm -f "$STATE_DIR/upstream.saved"
   PHASE=finished
-  log "deployed $image as $NEW_COLOUR in $(elapsed "$begun")s"
+  log "deployed $tag as $NEW_COLOUR in $(elapsed "$begun")s"
 }
 
 cmd_rollback() {
   local previous
-  previous="$(cat "$STATE_DIR/previous_image" 2>/dev/null || true)"
+  previous="$(state previous_image)"
   [[ -n "$previous" ]] || die "no previous image recorded in $STATE_DIR/previous_image: nothing to roll back to"
-  log "rolling back to $previous"
-  cmd_deploy "$previous"
+  log "rolling back to $(state previous_tag) ($previous)"
+  cmd_deploy "$previous" "$(state previous_tag)"
 }
 
+# cmd_status reads only: it never takes the lock (a deploy starting meanwhile must not be refused). A deploy
+# in progress is the holder file of a process that still exists.
 cmd_status() {
-  local live rule
+  local live rule holder pid
   live="$(live_colour)"
   printf 'app:      %s\n' "$APP_NAME"
   if [[ "$live" == none ]]; then
     printf 'live:     none\n'
   else
-    printf 'live:     %s (port %s)\nimage:    %s\n' "$live" "$(port_of "$live")" "$(colour_image "$live" 2>/dev/null || echo unknown)"
+    printf 'live:     %s (port %s)\nimage:    %s (%s)\n' "$live" "$(port_of "$live")" "$(state current_tag)" "$(state current_image)"
   fi
-  printf 'previous: %s\n' "$(cat "$STATE_DIR/previous_image" 2>/dev/null || echo none)"
+  if [[ -n "$(state previous_image)" ]]; then
+    printf 'previous: %s (%s)\n' "$(state previous_tag)" "$(state previous_image)"
+  else
+    printf 'previous: none\n'
+  fi
   case "$SWITCH" in
     nft)
       rule="$(nft_rule_port)"
       printf 'switch:   nft 127.0.0.1:%s -> %s\n' "$SWITCH_PORT" "${rule:-no rule (run deploy.sh restore)}"
       ;;
     nginx) printf 'switch:   nginx upstream -> %s\n' "$(upstream_port)" ;;
-    alb) printf 'switch:   alb -> %s\n' "$(cat "$STATE_DIR/live" 2>/dev/null || echo unknown)" ;;
+    alb) printf 'switch:   alb -> %s\n' "$(state live)" ;;
   esac
-  if [[ -f "$STATE_DIR/deploy.lock" ]] && ! "$FLOCK" -n "$STATE_DIR/deploy.lock" true 2>/dev/null; then
-    printf 'deploying: %s\n' "$(cat "$STATE_DIR/deploy.holder" 2>/dev/null || echo 'holder unknown')"
-  fi
+  holder="$(state deploy.holder)"
+  pid="${holder#pid=}"
+  pid="${pid%% *}"
+  if [[ "$pid" =~ ^[0-9]+$ && -d "/proc/$pid" ]]; then printf 'deploying: %s\n' "$holder"; fi
 }
 
-# cmd_restore: point the switch at the live colour again. nft rules live in the kernel and are gone after a
-# reboot; docker brings the colours back by itself (restart: unless-stopped), so at boot this waits for a colour
-# to listen when a deploy has happened before.
+# cmd_restore: point the switch at the live colour again and start it if it is stopped. nft rules live in the
+# kernel and are gone after a reboot; docker restarts a colour by itself (restart: unless-stopped) unless it was
+# stopped. The live colour is kept whatever its state: a colour that cannot start yet (its database is down)
+# keeps restarting and is served as soon as it answers.
 cmd_restore() {
-  local live deadline=$((SECONDS + HEALTH_TIMEOUT))
+  local live ids
   lock "(restore)"
-  trap cleanup EXIT
   live="$(live_colour)"
-  while [[ "$live" == none && -s "$STATE_DIR/current_image" ]] && ((SECONDS < deadline)); do
-    log "no colour listens yet on $BLUE_PORT or $GREEN_PORT: waiting for docker to restart it"
-    pause 1
-    live="$(live_colour)"
-  done
   recover "$live"
+  if [[ "$live" != none ]]; then
+    ids="$(colour_ids "$live" --filter status=exited --filter status=created)"
+    if [[ -n "$ids" ]]; then
+      log "starting the stopped live colour $live"
+      # shellcheck disable=SC2086 # one id per word
+      "$DOCKER" start $ids >/dev/null || die "live $live is kept but could not be started (docker start $ids)"
+    fi
+  fi
   log "restored: live $live (switch $SWITCH)"
+}
+
+# cmd_ssh: the forced command of the CI deploy key. SSH_ORIGINAL_COMMAND is split into words by read -a and
+# never reaches a shell: no quote, glob, variable or substitution in it means anything. Only deploy IMAGE,
+# rollback and status pass, optionally after deploy.sh or this script's path.
+cmd_ssh() {
+  local cmd="${SSH_ORIGINAL_COMMAND:-}" words=()
+  if [[ -n "$cmd" && ! "$cmd" =~ [^[:print:]] ]]; then
+    read -r -a words <<<"$cmd"
+    if [[ "${words[0]:-}" == deploy.sh || "${words[0]:-}" == "$0" || "${words[0]:-}" == /usr/local/bin/deploy.sh ]]; then
+      words=("${words[@]:1}")
+    fi
+    case "${words[0]:-} ${#words[@]}" in
+      "deploy 2" | "rollback 1" | "status 1")
+        main "${words[@]}"
+        return
+        ;;
+    esac
+  fi
+  [[ -z "$cmd" ]] || cmd="$(printf '%q' "$cmd")"
+  log "error: refused: this key may only run deploy IMAGE, rollback or status; got ${cmd:-an interactive login}"
+  exit 2
 }
 
 main() {
@@ -664,24 +832,20 @@ main() {
       valid_image_ref "$2" ||
         usage_error "IMAGE \"$2\" is not a docker image reference: want [registry[:port]/]name[:tag][@sha256:digest]"
       load_config
+      refuse_root "$@"
       cmd_deploy "$2"
       ;;
-    rollback)
-      (($# == 1)) || usage_error "rollback takes no arguments"
+    rollback | status | restore)
+      (($# == 1)) || usage_error "$1 takes no arguments"
       load_config
-      cmd_rollback
+      [[ "$1" == status ]] || refuse_root "$@"
+      "cmd_$1"
       ;;
-    status)
-      (($# == 1)) || usage_error "status takes no arguments"
-      load_config
-      cmd_status
+    ssh)
+      (($# == 1)) || usage_error "ssh takes no arguments (the command is SSH_ORIGINAL_COMMAND)"
+      cmd_ssh
       ;;
-    restore)
-      (($# == 1)) || usage_error "restore takes no arguments"
-      load_config
-      cmd_restore
-      ;;
-    *) usage_error "unknown command \"$1\": want deploy, rollback, status or restore" ;;
+    *) usage_error "unknown command \"$1\": want deploy, rollback, status, restore or ssh" ;;
   esac
 }
 

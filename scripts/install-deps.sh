@@ -6,7 +6,7 @@ set -o errexit -o nounset -o pipefail
 PACKAGES=(
 	nginx cloud-init openssh-server openssh-client sudo whois python3 shellcheck
 	docker-compose lsof iproute2 nftables curl wrk debootstrap groovy util-linux
-	jq git bsdutils gpg
+	jq git bsdutils gpg awscli
 )
 
 main() {

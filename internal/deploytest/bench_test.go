@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -36,14 +37,16 @@ type sample struct {
 }
 
 // runLoad sends GET / over `conns` keepalive connections to addr until ctx ends, each connection at most `rate`
-// requests per second: a bounded, steady load on loopback that leaves the machine's CPU to the deploys.
-func runLoad(ctx context.Context, addr string, conns, rate int) *loadStats {
+// requests per second: a bounded, steady load on loopback that leaves the machine's CPU to the deploys. The
+// connections start `spread` apart in all: slow requests then are in flight at every moment, not in lockstep.
+func runLoad(ctx context.Context, addr string, conns, rate int, spread time.Duration) *loadStats {
 	s := &loadStats{}
 	var wg sync.WaitGroup
 	for i := 0; i < conns; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			time.Sleep(time.Duration(i) * spread / time.Duration(conns))
 			tick := time.NewTicker(time.Second / time.Duration(rate))
 			defer tick.Stop()
 			var c net.Conn
@@ -287,7 +290,7 @@ func BenchmarkDeploy(b *testing.B) {
 				m.deploy(b, h, images[0], 0)
 				ctx, cancel := context.WithCancel(context.Background())
 				defer cancel()
-				load := runLoad(ctx, strings.TrimPrefix(h.publicURL, "http://"), 4, 50)
+				load := runLoad(ctx, strings.TrimPrefix(h.publicURL, "http://"), 4, 50, 0)
 				var stopWrk func() (int, int, time.Duration, time.Duration)
 				if loader == "wrk" {
 					cancel() // wrk alone is the load
@@ -333,6 +336,78 @@ func BenchmarkDeploy(b *testing.B) {
 				b.ReportMetric(float64(steady.p50.Microseconds())/1000, "steady-p50-ms")
 				b.ReportMetric(float64(steady.p99.Microseconds())/1000, "steady-p99-ms")
 				b.ReportMetric(float64(during.p50.Microseconds())/1000, "switch-p50-ms")
+				b.ReportMetric(float64(during.p99.Microseconds())/1000, "switch-p99-ms")
+			})
+		}
+	}
+}
+
+// drainBaselineCommit is the last deploy.sh with the fixed drain: 0.5 s after the switch, then docker stop.
+const drainBaselineCommit = "8a805f4"
+
+// baselineScript writes deploy.sh as of drainBaselineCommit (from git history) to a temporary file.
+func baselineScript(b *testing.B) string {
+	out, err := exec.Command("git", "-C", repoRoot(b), "show", drainBaselineCommit+":scripts/deploy.sh").Output()
+	if err != nil {
+		b.Fatalf("git show %s:scripts/deploy.sh (needs the repository's history): %v", drainBaselineCommit, err)
+	}
+	path := filepath.Join(b.TempDir(), "deploy-fixed-drain.sh")
+	if err := os.WriteFile(path, out, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	return path
+}
+
+// BenchmarkDrain runs b.N deploys (SWITCH=nft) under a load of slow requests through nginx (8 keepalive
+// connections, each request taking SLOW_MS in the app) to an app that exits at once on SIGTERM, as Spring Boot
+// before 3.4 does: every request still in flight on the old colour when it is stopped fails. "inflight" is
+// deploy.sh, which waits until no connection is open to the old colour; "fixed" is the baseline, deploy.sh as of
+// drainBaselineCommit with its fixed 0.5 s drain, in the same run.
+//
+//	go test -run '^$' -bench BenchmarkDrain -benchtime 20x -timeout 60m ./internal/deploytest
+func BenchmarkDrain(b *testing.B) {
+	for _, slow := range []string{"300", "1500"} {
+		for _, mech := range []string{"inflight", "fixed"} {
+			b.Run(mech+"/slow-"+slow+"ms", func(b *testing.B) {
+				// VERSION_PATH on a fast path for both: the baseline's default ("/", the slow path) would make its
+				// own check after the switch last as long as a request and drain by accident.
+				h := newHost(b, withNFT(), withEnv(map[string]string{"HEALTH_INTERVAL": "0.2", "DRAIN_SECONDS": "",
+					"STOP_TIMEOUT": "30", "HEALTH_TIMEOUT": "90", "VERSION_PATH": "/version"}))
+				if mech == "fixed" {
+					h.script = baselineScript(b)
+					delete(h.envEntries, "PULL") // a key the baseline does not know; it never pulls
+					h.writeEnv()
+				}
+				env := func(v string) map[string]string {
+					return map[string]string{"VERSION": v, "SLOW_MS": slow, "EXIT_ON_TERM": "1"}
+				}
+				images := []string{buildImage(b, env("even")), buildImage(b, env("odd"))}
+				if r := h.run("deploy", images[0]); r.code != 0 {
+					b.Fatalf("first deploy:\n%s", r.stderr)
+				}
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				ms, _ := strconv.Atoi(slow)
+				load := runLoad(ctx, strings.TrimPrefix(h.publicURL, "http://"), 8, 10, time.Duration(ms)*time.Millisecond)
+				time.Sleep(2 * time.Second)
+				var total float64
+				b.ResetTimer()
+				for i := 1; i <= b.N; i++ {
+					from := time.Now()
+					if r := h.run("deploy", images[i%2]); r.code != 0 {
+						b.Fatalf("deploy %d:\n%s", i, r.stderr)
+					}
+					load.window(from, time.Now())
+					total += time.Since(from).Seconds()
+				}
+				b.StopTimer()
+				time.Sleep(2 * time.Second)
+				cancel()
+				load.wait()
+				steady, during := load.summarise(false), load.summarise(true)
+				b.ReportMetric(total/float64(b.N), "deploy-s")
+				b.ReportMetric(float64(steady.total+during.total), "requests")
+				b.ReportMetric(float64(steady.failed+during.failed), "failed")
 				b.ReportMetric(float64(during.p99.Microseconds())/1000, "switch-p99-ms")
 			})
 		}

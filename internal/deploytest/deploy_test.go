@@ -33,7 +33,8 @@ func TestFirstDeployGoesBlue(t *testing.T) {
 // reports it and rollback brings back the replaced image.
 func TestBlueGreenBlueThenRollbackAndStatus(t *testing.T) {
 	t.Parallel()
-	h := newHost(t)
+	// VERSION_PATH (opt-in): nginx must answer "/" as the new colour does.
+	h := newHost(t, withEnv(map[string]string{"VERSION_PATH": "/"}))
 	v1 := buildImage(t, map[string]string{"VERSION": "v1"})
 	v2 := buildImage(t, map[string]string{"VERSION": "v2"})
 	v3 := buildImage(t, map[string]string{"VERSION": "v3"})
@@ -210,8 +211,8 @@ func TestUsageErrors(t *testing.T) {
 	})
 }
 
-// TestStatusAsDockerGroupMember: status works for a non-root user in the docker group, where lsof cannot see
-// root's docker-proxy and ss is used.
+// TestStatusAsDockerGroupMember: status works for a non-root user in the docker group (the admin): it reads the
+// recorded state and docker ps -a, nothing only root can see.
 func TestStatusAsDockerGroupMember(t *testing.T) {
 	t.Parallel()
 	setpriv, err := exec.LookPath("setpriv")

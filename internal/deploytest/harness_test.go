@@ -39,7 +39,7 @@ func deployScript(t testing.TB) string { return filepath.Join(repoRoot(t), "scri
 
 func requireTools(t testing.TB) {
 	t.Helper()
-	for _, tool := range []string{"docker", "docker-compose", "curl", "flock", "ss", "lsof"} {
+	for _, tool := range []string{"docker", "docker-compose", "curl", "flock"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s is required by the deploy tests: %v", tool, err)
 		}
@@ -132,6 +132,7 @@ type host struct {
 	publicURL  string
 	extraEnv   map[string]string
 	envEntries map[string]string
+	script     string // deploy.sh to run; scripts/deploy.sh when empty
 }
 
 type hostOption func(h *host)
@@ -200,6 +201,8 @@ func newHost(t testing.TB, opts ...hostOption) *host {
 		"DRAIN_SECONDS":       "0.5",
 		"STOP_TIMEOUT":        "5",
 		"STATE_DIR":           h.stateDir,
+		// The test images exist only on this host (no registry): deploy.sh pins them by image ID.
+		"PULL": "never",
 	}
 	for _, o := range opts {
 		o(h)
@@ -241,7 +244,11 @@ type result struct {
 
 // command prepares deploy.sh with this host's env file; the caller runs it.
 func (h *host) command(args ...string) *exec.Cmd {
-	cmd := exec.Command("bash", append([]string{deployScript(h.t)}, args...)...)
+	script := h.script
+	if script == "" {
+		script = deployScript(h.t)
+	}
+	cmd := exec.Command("bash", append([]string{script}, args...)...)
 	cmd.Env = append(os.Environ(), "DEPLOYLAB_ENV_FILE="+h.envFile)
 	for k, v := range h.extraEnv {
 		cmd.Env = append(cmd.Env, k+"="+v)

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -155,37 +154,6 @@ func TestNFTKilledDeployRecovers(t *testing.T) {
 			assert.Equal(t, h.portOf(live[0]), h.nftRulePort())
 		})
 	}
-}
-
-// TestNFTRestoreAfterReboot: a reboot loses the kernel's rules while docker brings the live colour back by
-// itself. `restore` (run at boot) waits for the colour to listen and re-creates the rule: traffic flows again.
-func TestNFTRestoreAfterReboot(t *testing.T) {
-	t.Parallel()
-	h := newHost(t, withNFT())
-	v1 := buildImage(t, map[string]string{"VERSION": "v1"})
-	v2 := buildImage(t, map[string]string{"VERSION": "v2"})
-	h.mustDeploy(v1)
-	h.mustDeploy(v2)
-
-	// The reboot: no table, and the live colour not running yet.
-	require.NoError(t, exec.Command("nft", "delete", "table", "ip", h.nftTable()).Run())
-	ids, err := exec.Command("docker", "ps", "-q", "--filter", "label=com.docker.compose.project="+h.app+"-green").Output()
-	require.NoError(t, err)
-	id := strings.TrimSpace(string(ids))
-	require.NotEmpty(t, id)
-	require.NoError(t, exec.Command("docker", "stop", "-t", "5", id).Run())
-	code, _ := get(h.publicURL + "/")
-	assert.Equal(t, http.StatusBadGateway, code, "without the rule nothing answers behind nginx")
-	st := h.run("status")
-	assert.Contains(t, st.stdout, "no rule (run deploy.sh restore)")
-
-	// restore starts first and must wait for docker to bring green back.
-	_, log, done := startRun(t, h, "waiting for docker", "restore")
-	require.NoError(t, exec.Command("docker", "start", id).Run())
-	require.NoError(t, <-done, log.String())
-	assert.Equal(t, fmt.Sprint(h.green), h.nftRulePort())
-	assert.Equal(t, "v2", h.served())
-	assert.Equal(t, []string{"green"}, h.containers())
 }
 
 // TestNFTConfigErrors: the switch port must differ from the colours' ports; a missing nft binary fails the

@@ -288,7 +288,9 @@ func colours(ud userData) map[string]string {
 func version(image string) string { return image[strings.LastIndex(image, ":")+1:] }
 
 func (h *host) deploy(admin, image string) bool {
-	res := h.shT(h.opts.deployTimeout, nil, fmt.Sprintf("cd / && sudo -u %s -H /usr/local/bin/deploy.sh deploy %s", q(admin), q(image)))
+	// The images were docker-loaded (no registry here): PULL=never, from the environment since the rendered env
+	// file leaves PULL at its default (always).
+	res := h.shT(h.opts.deployTimeout, nil, fmt.Sprintf("cd / && sudo -u %s -H env PULL=never /usr/local/bin/deploy.sh deploy %s", q(admin), q(image)))
 	return h.r.check(fmt.Sprintf("deploy.sh deploy %s as %s", image, admin), res.err("deploy.sh deploy"))
 }
 
