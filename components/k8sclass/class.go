@@ -228,11 +228,11 @@ func newLimits(ctx *pulumi.Context, prefix string, q Quota, meta func(string) *m
 		Spec: &corev1.ResourceQuotaSpecArgs{Hard: pulumi.StringMap{
 			"requests.cpu": pulumi.String(q.CPU), "limits.cpu": pulumi.String(q.CPU),
 			"requests.memory": pulumi.String(q.Memory), "limits.memory": pulumi.String(q.Memory),
-			"pods":                   pulumi.String(strconv.Itoa(q.Pods)),
-			"services":               pulumi.String(strconv.Itoa(q.Services)),
+			"pods":     pulumi.String(strconv.Itoa(q.Pods)),
+			"services": pulumi.String(strconv.Itoa(q.Services)),
+			// No cap on services.nodeports: a LoadBalancer Service allocates node ports too, and the nodes are
+			// private, so a NodePort reaches nothing outside the VPC.
 			"services.loadbalancers": pulumi.String(strconv.Itoa(q.LoadBalancers)),
-			// NodePorts open every node's address: no lesson needs them with load balancers at hand.
-			"services.nodeports":     pulumi.String("0"),
 			"persistentvolumeclaims": pulumi.String(strconv.Itoa(q.PVCs)),
 			"requests.storage":       pulumi.String(q.Storage),
 		}},

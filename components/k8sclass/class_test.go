@@ -102,7 +102,7 @@ func TestClassObjects(t *testing.T) {
 	}, a.inputs(t, "class-alice-token", "kubernetes:core/v1:Secret"))
 	assert.Equal(t, map[string]any{"metadata": meta("student-quota"), "spec": map[string]any{"hard": map[string]any{
 		"requests.cpu": "700m", "limits.cpu": "700m", "requests.memory": "1Gi", "limits.memory": "1Gi",
-		"pods": "20", "services": "10", "services.loadbalancers": "1", "services.nodeports": "0",
+		"pods": "20", "services": "10", "services.loadbalancers": "1",
 		"persistentvolumeclaims": "2", "requests.storage": "10Gi",
 	}}}, a.inputs(t, "class-alice", "kubernetes:core/v1:ResourceQuota"))
 	assert.Equal(t, map[string]any{"metadata": meta("student-limits"), "spec": map[string]any{"limits": []any{map[string]any{

@@ -146,8 +146,10 @@ func TestClassOnARealAPIServer(t *testing.T) {
 		out, err = cp.Kubectl(files["alice"], "create", "service", "loadbalancer", "lb2", "--tcp=80:8080")
 		require.Error(t, err)
 		assert.Contains(t, out, "exceeded quota")
-		// NodePorts are not allowed at all.
-		out, err = cp.Kubectl(files["alice"], "create", "service", "nodeport", "np", "--tcp=80:8080")
+		// A third Service fills services=3; a fourth is refused.
+		_, err = cp.Kubectl(files["alice"], "create", "service", "clusterip", "extra", "--tcp=80:8080")
+		require.NoError(t, err)
+		out, err = cp.Kubectl(files["alice"], "create", "service", "clusterip", "one-too-many", "--tcp=80:8080")
 		require.Error(t, err)
 		assert.Contains(t, out, "exceeded quota")
 	})
