@@ -111,11 +111,14 @@ func cleanCluster(ctx context.Context, kubeconfig string) ([]clusterObject, erro
 		cmd := exec.CommandContext(ctx, bin, append([]string{"--kubeconfig", path}, args...)...)
 		out, err := cmd.Output()
 		if err != nil {
-			stderr := ""
+			// kubectl's last line is its verdict ("The connection to the server … was refused"); the lines
+			// before it are client-go's retries.
+			last := ""
 			if ee, ok := err.(*exec.ExitError); ok {
-				stderr = strings.TrimSpace(string(ee.Stderr))
+				lines := strings.Split(strings.TrimSpace(string(ee.Stderr)), "\n")
+				last = lines[len(lines)-1]
 			}
-			return out, fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, stderr)
+			return out, fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, last)
 		}
 		return out, nil
 	}

@@ -55,6 +55,10 @@ func TestReapCleansTheClusterFirst(t *testing.T) {
 		{name: "class-gone", outputs: map[string]string{"env": "training", "expiresAt": "2030-01-01T00:00:00Z", "kubeconfig": unreachable}},
 	})
 
+	stdout, _, code := runReap("--now", "2030-01-01T12:00:00Z")
+	assert.Equal(t, exitOK, code)
+	assert.Contains(t, parseTable(t, stdout)["class"].reason, "would first delete its cluster's load balancers")
+
 	stdout, stderr, code := runReap("--now", "2030-01-01T12:00:00Z", "--yes", "--parallel", "1")
 	t.Logf("reap:\n%s\n%s", stdout, stderr)
 	assert.Equal(t, exitFailed, code, "the unreachable cluster's stack must fail the run")
@@ -63,6 +67,8 @@ func TestReapCleansTheClusterFirst(t *testing.T) {
 	assert.Contains(t, rows["class"].reason, "cluster cleaned first")
 	assert.Equal(t, "cleanup-failed", rows["class-gone"].action)
 	assert.Contains(t, rows["class-gone"].reason, "listing what students left in the cluster")
+	assert.Contains(t, rows["class-gone"].reason, "connection to the server 127.0.0.1:1 was refused", "kubectl's verdict, not its retries")
+	assert.NotContains(t, rows["class-gone"].reason, "cleaned first")
 
 	left, err := cp.Kubectl(admin, "get", "services,ingresses,persistentvolumeclaims", "-n", "lesson", "-o", "name")
 	require.NoError(t, err)

@@ -226,8 +226,13 @@ func reapOne(ctx context.Context, cli auto.PulumiCommand, name string, opts Opti
 			res.Reason += "; " + gist(res.Err)
 		}
 	}
-	if _, ok := clusterKubeconfig(outputs); ok && res.Action == Destroy {
-		res.Reason += "; cluster cleaned first (load balancers, ingresses, volumes)"
+	if _, ok := clusterKubeconfig(outputs); ok {
+		switch res.Done {
+		case "would-destroy":
+			res.Reason += "; would first delete its cluster's load balancers, ingresses and volumes"
+		case "destroyed", "destroy-failed", "remove-failed":
+			res.Reason += "; cluster cleaned first (load balancers, ingresses, volumes)"
+		}
 	}
 	return res
 }
