@@ -4,7 +4,7 @@ export PATH := $(CURDIR)/.tools/bin:/usr/local/go/bin:$(PATH)
 STACK ?= training
 FUZZTIME ?= 10s
 
-.PHONY: help plan deps tools lint test test-go fuzz boot-test bench bench-plan bench-deploy bench-reap
+.PHONY: help plan deps tools k8s-tools lint test test-go fuzz boot-test bench bench-plan bench-deploy bench-reap
 
 help:
 	@echo "make plan STACK=dev|prod|training   offline plan, no cloud account"
@@ -20,13 +20,18 @@ deps:
 tools:
 	bash scripts/tools.sh
 
+# kube-apiserver, kube-controller-manager, kubectl and pulumi-resource-kubernetes for the class tests, cached in
+# ~/.cache/deploylab/k8s (cold: about 20-40 minutes and 5 GB at peak; warm: nothing rebuilt).
+k8s-tools:
+	nice bash scripts/k8s-tools.sh
+
 lint: deps tools
 	shellcheck --version | head -2
 	shellcheck scripts/*.sh .ci/run $$(find components test -name '*.sh' 2>/dev/null)
 	actionlint -color=false .github/workflows/*.yml
 	go vet ./...
 
-test-go: deps tools
+test-go: deps tools k8s-tools
 	go test -count=1 -timeout 30m ./...
 
 fuzz:

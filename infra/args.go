@@ -111,6 +111,7 @@ func GKEArgs(c *Config) gke.ClusterArgs {
 	args := gke.ClusterArgs{
 		Project:            g.Project,
 		Region:             g.Region,
+		Zone:               g.Zone,
 		CNI:                g.CNI,
 		Autopilot:          g.Autopilot,
 		MachineType:        g.MachineType,
@@ -125,6 +126,8 @@ func GKEArgs(c *Config) gke.ClusterArgs {
 		AdminCidrs:         c.AdminCidrs,
 		Labels:             labels,
 		DeletionProtection: c.Env == "prod",
+		// A class's cluster holds node upgrades (which drain nodes) until the class is over.
+		NoUpgradesUntil: c.ExpiresAt,
 	}
 	args.SetDefaults()
 	return args

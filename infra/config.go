@@ -119,6 +119,9 @@ type GKEConfig struct {
 	Project string `json:"project"`
 	// Region is the GCP region. Required when enabled.
 	Region string `json:"region"`
+	// Zone makes the cluster zonal, in this zone of Region (a third of a regional cluster's nodes, and the
+	// free tier's management fee credit). Optional, default "" (regional).
+	Zone string `json:"zone"`
 	// CNI is dataplane-v2 (default) or calico.
 	CNI string `json:"cni"`
 	// Autopilot creates an Autopilot cluster (no node pools; Dataplane V2 built in). Default false.

@@ -6,7 +6,6 @@ import (
 
 	"github.com/deploylab/deploylab/components/apphost"
 	"github.com/deploylab/deploylab/components/bluegreen"
-	"github.com/deploylab/deploylab/components/gke"
 	"github.com/deploylab/deploylab/components/jenkins"
 	"github.com/deploylab/deploylab/components/network"
 	"github.com/deploylab/deploylab/internal/awslimits"
@@ -25,21 +24,18 @@ func Deploy(ctx *pulumi.Context, c *Config) (pulumi.Map, error) {
 		out["expiresAt"] = pulumi.String(c.ExpiresAt)
 	}
 	tags := Tags(c)
+	// Students' host addresses, which may reach the class's Kubernetes API.
+	studentIPs := map[string]pulumi.StringOutput{}
 
 	if *c.AppHost.Enabled || c.Jenkins.Enabled {
-		if err := deployAWS(ctx, c, tags, out); err != nil {
+		if err := deployAWS(ctx, c, tags, out, studentIPs); err != nil {
 			return nil, err
 		}
 	}
 	if c.GKE.Enabled {
-		args := GKEArgs(c)
-		cluster, err := gke.NewCluster(ctx, "gke", &args)
-		if err != nil {
+		if err := deployGKE(ctx, c, studentIPs, out); err != nil {
 			return nil, err
 		}
-		out["gkeClusterName"] = cluster.Name
-		out["gkeEndpoint"] = cluster.Endpoint
-		out["kubeconfig"] = cluster.Kubeconfig
 	}
 	for name, value := range out {
 		ctx.Export(name, value)
@@ -47,7 +43,7 @@ func Deploy(ctx *pulumi.Context, c *Config) (pulumi.Map, error) {
 	return out, nil
 }
 
-func deployAWS(ctx *pulumi.Context, c *Config, tags map[string]string, out pulumi.Map) error {
+func deployAWS(ctx *pulumi.Context, c *Config, tags map[string]string, out pulumi.Map, studentIPs map[string]pulumi.StringOutput) error {
 	net, err := network.NewNetwork(ctx, "net", &network.NetworkArgs{Tags: tags})
 	if err != nil {
 		return err
@@ -55,7 +51,7 @@ func deployAWS(ctx *pulumi.Context, c *Config, tags map[string]string, out pulum
 	vpc := net.VpcID.ToStringOutput()
 	subnet := net.PublicSubnetIDs.Index(pulumi.Int(0)).ToStringOutput()
 	if len(c.Classroom.Students) > 0 {
-		return deployClassroom(ctx, c, vpc, subnet, tags, out)
+		return deployClassroom(ctx, c, vpc, subnet, tags, out, studentIPs)
 	}
 
 	// Order breaks two cycles: Jenkins and the ALB come first, since the host's user data names Jenkins' deploy
@@ -145,7 +141,8 @@ func appHostPrivateIP(net *network.Network) string {
 
 // deployClassroom gives every student an isolated host of their own (own user, credentials and security
 // group) and exports a table a teacher can hand out with `pulumi stack output --show-secrets students`.
-func deployClassroom(ctx *pulumi.Context, c *Config, vpc, subnet pulumi.StringOutput, tags map[string]string, out pulumi.Map) error {
+func deployClassroom(ctx *pulumi.Context, c *Config, vpc, subnet pulumi.StringOutput, tags map[string]string, out pulumi.Map,
+	studentIPs map[string]pulumi.StringOutput) error {
 	table, hosts := pulumi.Map{}, pulumi.Map{}
 	for _, s := range c.Classroom.Students {
 		student := s
@@ -155,6 +152,7 @@ func deployClassroom(ctx *pulumi.Context, c *Config, vpc, subnet pulumi.StringOu
 		if err != nil {
 			return err
 		}
+		studentIPs[student.Name] = host.PublicIP
 		login := pulumi.Map{
 			"host":       host.PublicIP,
 			"user":       pulumi.String(student.Name),

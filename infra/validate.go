@@ -3,6 +3,7 @@ package infra
 import (
 	"fmt"
 	"github.com/deploylab/deploylab/components/apphost"
+	"github.com/deploylab/deploylab/components/k8sclass"
 	"github.com/deploylab/deploylab/internal/awslimits"
 	"net/netip"
 	"regexp"
@@ -255,6 +256,17 @@ func validateGKE(p *problems, c *Config) {
 			continue
 		}
 		*p = append(*p, Namespace+":gke."+problem)
+	}
+	if !hasClass(c) {
+		return
+	}
+	// The class gives each student a namespace student-NAME; a Linux user name may hold characters a
+	// Kubernetes name may not.
+	for _, problem := range k8sclass.NamespaceProblems(k8sclass.DefaultNamespacePrefix, studentNames(c)) {
+		*p = append(*p, Namespace+":classroom."+problem)
+	}
+	if _, err := classQuota(c); err != nil {
+		*p = append(*p, err.Error())
 	}
 }
 

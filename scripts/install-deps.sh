@@ -3,10 +3,14 @@
 # makes sure the Docker engine answers. Idempotent: a package already there is not fetched again.
 set -o errexit -o nounset -o pipefail
 
+# etcd-server is Debian's (the class tests' API server stores in it); kubectl, google-cloud-cli and
+# google-cloud-cli-gke-gcloud-auth-plugin come from Google's apt repository (packages.cloud.google.com), which a
+# machine must have configured: the GKE kubeconfig test runs them for real.
 PACKAGES=(
 	nginx cloud-init openssh-server openssh-client sudo whois python3 shellcheck
 	docker-compose lsof iproute2 nftables curl wrk debootstrap groovy util-linux
 	jq git bsdutils gpg awscli
+	etcd-server kubectl google-cloud-cli google-cloud-cli-gke-gcloud-auth-plugin
 )
 
 main() {

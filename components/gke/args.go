@@ -7,6 +7,9 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
 // CNI values accepted by ClusterArgs.CNI.
@@ -40,8 +43,14 @@ const (
 type ClusterArgs struct {
 	// Project is the GCP project ID. Required.
 	Project string
-	// Region is the GCP region; the cluster is regional (control plane and nodes in the region's zones). Required.
+	// Region is the GCP region of the network, and of the cluster unless Zone is set. Required.
 	Region string
+	// Zone makes the cluster zonal: one control plane and the node pool in this zone of Region. Optional, default
+	// "" (regional: three control plane replicas, and MinNodes/MaxNodes apply in each of the region's three
+	// zones). A zonal cluster costs a third of the nodes and its management fee is covered by GKE's free tier
+	// (one zonal or Autopilot cluster per billing account); its API is unavailable during a control plane
+	// upgrade, which the maintenance policy keeps out of class hours.
+	Zone string
 	// CNI is dataplane-v2 (default) or calico. Must stay empty or dataplane-v2 with Autopilot.
 	CNI string
 	// Autopilot creates an Autopilot cluster: Google runs the nodes, there is no node pool, and MachineType,
@@ -76,6 +85,21 @@ type ClusterArgs struct {
 	DeletionProtection bool
 	// DiskSizeGB is the boot disk size of each node. Optional, default 50 (GKE's own default is 100).
 	DiskSizeGB int
+	// ExtraAuthorizedNetworks may also reach the Kubernetes API: the public /32 of each student host of a
+	// training stack, known only once the hosts exist. Optional.
+	ExtraAuthorizedNetworks []AuthorizedNetwork
+	// NoUpgradesUntil, an RFC 3339 time, adds a maintenance exclusion that holds minor and node upgrades (the
+	// ones that drain nodes) until then: a class's expiresAt. Optional, default "" (no exclusion; the
+	// weekend maintenance window alone applies).
+	NoUpgradesUntil string
+}
+
+// AuthorizedNetwork is one more CIDR allowed to reach the Kubernetes API.
+type AuthorizedNetwork struct {
+	// Name is shown in the cluster's settings (such as "student-alice"). Required.
+	Name string
+	// CIDR is an IPv4 CIDR such as 203.0.113.5/32. Required.
+	CIDR pulumi.StringInput
 }
 
 // SetDefaults fills every optional field left empty. It is the only place defaults live.
@@ -138,10 +162,29 @@ func (a *ClusterArgs) Validate() []string {
 	case a.Region == "":
 		add("region: required: a GCP region such as asia-northeast3")
 	case zoneName.MatchString(a.Region):
-		add("region: %q is a zone; the cluster is regional, give a region such as %s", a.Region,
-			zoneName.FindStringSubmatch(a.Region)[1])
+		add("region: %q is a zone; give its region %s (and zone: %s for a zonal cluster)", a.Region,
+			zoneName.FindStringSubmatch(a.Region)[1], a.Region)
 	case !regionName.MatchString(a.Region):
 		add("region: %q is not a GCP region name (such as asia-northeast3 or us-central1)", a.Region)
+	}
+	if a.Zone != "" {
+		m := zoneName.FindStringSubmatch(a.Zone)
+		switch {
+		case m == nil:
+			add("zone: %q is not a GCP zone name (such as asia-northeast3-a); leave it empty for a regional cluster", a.Zone)
+		case a.Region != "" && m[1] != a.Region:
+			add("zone: %q is not in region %q; want a zone such as %s-a", a.Zone, a.Region, a.Region)
+		}
+	}
+	for i, n := range a.ExtraAuthorizedNetworks {
+		if n.Name == "" || n.CIDR == nil {
+			add("extraAuthorizedNetworks[%d]: needs a name and a CIDR (got name %q)", i, n.Name)
+		}
+	}
+	if a.NoUpgradesUntil != "" {
+		if _, err := time.Parse(time.RFC3339, a.NoUpgradesUntil); err != nil {
+			add("noUpgradesUntil: %q is not an RFC 3339 time (such as 2026-12-01T18:00:00+09:00)", a.NoUpgradesUntil)
+		}
 	}
 	if !oneOf(cnis, a.CNI) {
 		add("cni: %q is not one of %s", a.CNI, strings.Join(cnis, ", "))
@@ -293,4 +336,12 @@ func oneOf(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// location is where the cluster and its pool live: the zone of a zonal cluster, else the region.
+func (a *ClusterArgs) location() string {
+	if a.Zone != "" {
+		return a.Zone
+	}
+	return a.Region
 }

@@ -39,6 +39,8 @@ func TestValidateAcceptsEveryVariant(t *testing.T) {
 		"spot-prod":    func(a *ClusterArgs) { a.Spot, a.DeletionProtection = true, true },
 		"one-node":     func(a *ClusterArgs) { a.MinNodes, a.MaxNodes = 1, 1 },
 		"cgnat-ranges": func(a *ClusterArgs) { a.PodsCidr = "100.64.0.0/14" },
+		"zonal":        func(a *ClusterArgs) { a.Zone = "asia-northeast3-c" },
+		"class":        func(a *ClusterArgs) { a.NoUpgradesUntil = "2026-12-18T18:00:00+09:00" },
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -75,7 +77,15 @@ func TestValidateRejects(t *testing.T) {
 		{"bad project id", func(a *ClusterArgs) { a.Project = "My_Project" },
 			[]string{`project: "My_Project" is not a GCP project ID (6-30 lowercase letters, digits and hyphens, starting with a letter)`}},
 		{"zone for region", func(a *ClusterArgs) { a.Region = "asia-northeast3-a" },
-			[]string{`region: "asia-northeast3-a" is a zone; the cluster is regional, give a region such as asia-northeast3`}},
+			[]string{`region: "asia-northeast3-a" is a zone; give its region asia-northeast3 (and zone: asia-northeast3-a for a zonal cluster)`}},
+		{"zone outside the region", func(a *ClusterArgs) { a.Zone = "us-central1-a" },
+			[]string{`zone: "us-central1-a" is not in region "asia-northeast3"; want a zone such as asia-northeast3-a`}},
+		{"region for zone", func(a *ClusterArgs) { a.Zone = "asia-northeast3" },
+			[]string{`zone: "asia-northeast3" is not a GCP zone name (such as asia-northeast3-a); leave it empty for a regional cluster`}},
+		{"bad exclusion end", func(a *ClusterArgs) { a.NoUpgradesUntil = "next friday" },
+			[]string{`noUpgradesUntil: "next friday" is not an RFC 3339 time (such as 2026-12-01T18:00:00+09:00)`}},
+		{"authorized network without a CIDR", func(a *ClusterArgs) { a.ExtraAuthorizedNetworks = []AuthorizedNetwork{{Name: "student-x"}} },
+			[]string{`extraAuthorizedNetworks[0]: needs a name and a CIDR (got name "student-x")`}},
 		{"bad region", func(a *ClusterArgs) { a.Region = "Seoul" },
 			[]string{`region: "Seoul" is not a GCP region name (such as asia-northeast3 or us-central1)`}},
 		{"bad release channel", func(a *ClusterArgs) { a.ReleaseChannel = "regular" },

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/pulumi/pulumi-gcp/sdk/v7/go/gcp/compute"
 	"github.com/pulumi/pulumi-gcp/sdk/v7/go/gcp/container"
@@ -18,16 +19,47 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// NodeRoles are the only project roles the node service account gets: write logs and metrics, read monitoring
-// (the metrics agent needs it), write resource metadata, and pull images from Artifact Registry. The Compute
-// Engine default account would instead have Editor on the whole project.
+// NodeRoles are the only project roles the node service account gets: GKE's documented minimum for a node
+// account, roles/container.defaultNodeServiceAccount (logs, metrics, resource metadata; GKE docs "Configure
+// node service accounts", and the remediation of policy/gke.rego), plus pulling images from Artifact Registry.
+// The Compute Engine default account would instead have Editor on the whole project.
 var NodeRoles = []string{
-	"roles/logging.logWriter",
-	"roles/monitoring.metricWriter",
-	"roles/monitoring.viewer",
-	"roles/stackdriver.resourceMetadata.writer",
+	"roles/container.defaultNodeServiceAccount",
 	"roles/artifactregistry.reader",
 }
+
+// APIs are the services a fresh project must have enabled before anything here can be created: the network
+// and nodes (compute), the cluster (container), the node service account (iam) and its project role
+// bindings (cloudresourcemanager). Without them the first call fails with "… API has not been used in
+// project … or it is disabled".
+var APIs = []string{
+	"compute.googleapis.com",
+	"container.googleapis.com",
+	"iam.googleapis.com",
+	"cloudresourcemanager.googleapis.com",
+}
+
+// WebhookPorts are where admission webhooks listen on the nodes (ingress-nginx 8443, Gatekeeper and most
+// operators built with controller-runtime 9443). A private cluster's control plane reaches nodes only on
+// 443 and 10250 by default, so installing them fails with "failed calling webhook" (kubernetes/ingress-nginx#6147,
+// open-policy-agent/gatekeeper#499).
+var WebhookPorts = []string{"8443", "9443"}
+
+// The maintenance window: GKE's automatic upgrades run only on weekends, 16:00-24:00 UTC (Saturday and
+// Sunday 01:00-09:00 in Seoul), outside class hours. GKE asks for at least 48 hours in any 32 days, counting
+// only windows of 4 hours or more; two 8-hour windows a week give about 72. Recurrences are in UTC, so the
+// start is a fixed UTC date (a Saturday): only its time of day and the duration matter.
+const (
+	maintenanceStart      = "2026-01-03T16:00:00Z"
+	maintenanceEnd        = "2026-01-04T00:00:00Z"
+	maintenanceRecurrence = "FREQ=WEEKLY;BYDAY=SA,SU"
+	// noUpgradesScope holds minor upgrades and node upgrades (the ones that drain nodes) but lets security
+	// patches reach the control plane; unlike NO_UPGRADES it is not capped at 30 days.
+	noUpgradesScope = "NO_MINOR_OR_NODE_UPGRADES"
+	// noUpgradesLead is how long before NoUpgradesUntil the exclusion starts: a fixed start keeps the
+	// plan stable between runs (time.Now would change it every preview), and a class lasts less than this.
+	noUpgradesLead = 90 * 24 * time.Hour
+)
 
 // cloudPlatformScope is the only OAuth scope nodes get: with a dedicated service account IAM is what limits
 // access, and narrower scopes only break features (Google's recommendation for custom node accounts).
@@ -49,6 +81,8 @@ type Cluster struct {
 	Endpoint pulumi.StringOutput `pulumi:"endpoint"`
 	// Kubeconfig is a kubeconfig (secret) that gets tokens from gke-gcloud-auth-plugin.
 	Kubeconfig pulumi.StringOutput `pulumi:"kubeconfig"`
+	// CACertificate is the cluster CA as GKE returns it (base64 of the PEM), for kubeconfigs of other users.
+	CACertificate pulumi.StringOutput `pulumi:"caCertificate"`
 }
 
 // NewCluster creates the cluster. args are defaulted and validated here; every problem is returned at once.
@@ -66,8 +100,13 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 	if err := ctx.RegisterComponentResource("deploylab:gke:Cluster", name, c, opts...); err != nil {
 		return nil, err
 	}
-	parent := pulumi.Parent(c)
 	labels := pulumi.ToStringMap(a.labels())
+	apis, err := enableAPIs(ctx, name, &a, pulumi.Parent(c))
+	if err != nil {
+		return nil, err
+	}
+	// Everything else waits for the APIs of a fresh project.
+	parent := pulumi.Composite(pulumi.Parent(c), pulumi.DependsOn(apis))
 
 	net, subnet, err := newNetwork(ctx, name, &a, parent)
 	if err != nil {
@@ -77,10 +116,13 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 	if err != nil {
 		return nil, err
 	}
+	if err := newWebhookFirewall(ctx, name, &a, net, sa, parent); err != nil {
+		return nil, err
+	}
 
 	clusterArgs := &container.ClusterArgs{
 		Project:        pulumi.String(a.Project),
-		Location:       pulumi.String(a.Region),
+		Location:       pulumi.String(a.location()),
 		Network:        net.ID(),
 		Subnetwork:     subnet.ID(),
 		NetworkingMode: pulumi.String("VPC_NATIVE"),
@@ -95,7 +137,7 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 			MasterIpv4CidrBlock:   pulumi.String(a.MasterCidr),
 		},
 		MasterAuthorizedNetworksConfig: &container.ClusterMasterAuthorizedNetworksConfigArgs{
-			CidrBlocks: authorizedNetworks(a.AdminCidrs),
+			CidrBlocks: authorizedNetworks(a.AdminCidrs, a.ExtraAuthorizedNetworks),
 			// Without this every Google Cloud VM, anyone's, would pass the authorized-networks check.
 			GcpPublicCidrsAccessEnabled: pulumi.Bool(false),
 		},
@@ -107,18 +149,32 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 		WorkloadIdentityConfig: &container.ClusterWorkloadIdentityConfigArgs{
 			WorkloadPool: pulumi.String(a.Project + ".svc.id.goog"),
 		},
+		MaintenancePolicy:  maintenancePolicy(a.NoUpgradesUntil),
 		EnableLegacyAbac:   pulumi.Bool(false),
 		ReleaseChannel:     &container.ClusterReleaseChannelArgs{Channel: pulumi.String(a.ReleaseChannel)},
 		ResourceLabels:     labels,
 		DeletionProtection: pulumi.Bool(a.DeletionProtection),
 	}
+	clusterOpts := []pulumi.ResourceOption{
+		parent, pulumi.DependsOn(bindings),
+		// Protected as well as deletion-protected in prod: `pulumi destroy` stops before asking GCP.
+		pulumi.Protect(a.DeletionProtection),
+		// A change of cni or autopilot replaces the cluster (datapath_provider and enable_autopilot are
+		// ForceNew in terraform-provider-google's resource_container_cluster.go), and a new cluster beside the
+		// old one asks for the same master range in the same VPC, which GKE refuses
+		// (terraform-google-kubernetes-engine#1455): delete first. Prod stays protected, so this never
+		// deletes a prod cluster without `pulumi state unprotect` first.
+		pulumi.DeleteBeforeReplace(true),
+	}
 	if a.Autopilot {
 		setAutopilot(clusterArgs, sa)
 	} else {
-		setStandard(clusterArgs, a.CNI)
+		setStandard(clusterArgs, a.CNI, sa)
+		// nodeConfig only describes the default pool, which is deleted right after creation; what GKE reports
+		// for it later must never replace the cluster (its fields are ForceNew).
+		clusterOpts = append(clusterOpts, pulumi.IgnoreChanges([]string{"nodeConfig"}))
 	}
-	// Protected as well as deletion-protected in prod: `pulumi destroy` stops before asking GCP.
-	cluster, err := container.NewCluster(ctx, name+"-cluster", clusterArgs, parent, pulumi.DependsOn(bindings), pulumi.Protect(a.DeletionProtection))
+	cluster, err := container.NewCluster(ctx, name+"-cluster", clusterArgs, clusterOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -137,15 +193,17 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 				return "", errors.New("gke: the cluster has no CA certificate to put in the kubeconfig")
 			}
 			return Kubeconfig(KubeconfigInput{
-				Project: a.Project, Region: a.Region, ClusterName: v[0].(string), Endpoint: v[1].(string), CACertificate: *ca,
+				Project: a.Project, Region: a.location(), ClusterName: v[0].(string), Endpoint: v[1].(string), CACertificate: *ca,
 			})
 		}).(pulumi.StringOutput)
 	c.Kubeconfig = pulumi.ToSecret(kubeconfig).(pulumi.StringOutput)
+	c.CACertificate = cluster.MasterAuth.ClusterCaCertificate().Elem()
 
 	if err := ctx.RegisterResourceOutputs(c, pulumi.Map{
-		"name":       c.Name,
-		"endpoint":   c.Endpoint,
-		"kubeconfig": c.Kubeconfig,
+		"name":          c.Name,
+		"endpoint":      c.Endpoint,
+		"kubeconfig":    c.Kubeconfig,
+		"caCertificate": c.CACertificate,
 	}); err != nil {
 		return nil, err
 	}
@@ -154,10 +212,16 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 
 // setStandard configures a Standard cluster: its default pool is replaced by ours, and the CNI decides the
 // datapath and how NetworkPolicy is enforced.
-func setStandard(args *container.ClusterArgs, cni string) {
-	// GKE cannot create a cluster without a pool; this one is deleted as soon as the cluster exists.
+func setStandard(args *container.ClusterArgs, cni string, sa *serviceaccount.Account) {
+	// GKE cannot create a cluster without a pool; this one is deleted as soon as the cluster exists. Until
+	// then its node runs as our account too, not as the Compute Engine default one, which may have lost its
+	// roles or be disabled in a hardened project (pulumi/pulumi-gcp#2124, terraform-provider-google#9505).
 	args.RemoveDefaultNodePool = pulumi.Bool(true)
 	args.InitialNodeCount = pulumi.Int(1)
+	args.NodeConfig = &container.ClusterNodeConfigArgs{
+		ServiceAccount: sa.Email,
+		OauthScopes:    pulumi.StringArray{pulumi.String(cloudPlatformScope)},
+	}
 	args.EnableShieldedNodes = pulumi.Bool(true)
 	switch cni {
 	case CNIDataplaneV2:
@@ -192,7 +256,7 @@ func setAutopilot(args *container.ClusterArgs, sa *serviceaccount.Account) {
 	}
 }
 
-func authorizedNetworks(cidrs []string) container.ClusterMasterAuthorizedNetworksConfigCidrBlockArray {
+func authorizedNetworks(cidrs []string, extra []AuthorizedNetwork) container.ClusterMasterAuthorizedNetworksConfigCidrBlockArray {
 	var blocks container.ClusterMasterAuthorizedNetworksConfigCidrBlockArray
 	for i, cidr := range cidrs {
 		blocks = append(blocks, &container.ClusterMasterAuthorizedNetworksConfigCidrBlockArgs{
@@ -200,7 +264,81 @@ func authorizedNetworks(cidrs []string) container.ClusterMasterAuthorizedNetwork
 			DisplayName: pulumi.Sprintf("admin-%d", i),
 		})
 	}
+	for _, n := range extra {
+		blocks = append(blocks, &container.ClusterMasterAuthorizedNetworksConfigCidrBlockArgs{
+			CidrBlock:   n.CIDR,
+			DisplayName: pulumi.String(n.Name),
+		})
+	}
 	return blocks
+}
+
+// maintenancePolicy keeps automatic upgrades to the weekend window, and with an end time holds the upgrades
+// that drain nodes until then (a training stack's expiresAt). A Spot pool can still lose nodes any time:
+// Compute Engine preempts Spot VMs regardless of GKE's maintenance policy.
+func maintenancePolicy(noUpgradesUntil string) *container.ClusterMaintenancePolicyArgs {
+	p := &container.ClusterMaintenancePolicyArgs{
+		RecurringWindow: &container.ClusterMaintenancePolicyRecurringWindowArgs{
+			StartTime:  pulumi.String(maintenanceStart),
+			EndTime:    pulumi.String(maintenanceEnd),
+			Recurrence: pulumi.String(maintenanceRecurrence),
+		},
+	}
+	end, err := time.Parse(time.RFC3339, noUpgradesUntil)
+	if err != nil {
+		return p // Validate has refused a malformed time; empty means no exclusion
+	}
+	// GKE returns times in UTC; sending UTC avoids a permanent diff.
+	end = end.UTC()
+	p.MaintenanceExclusions = container.ClusterMaintenancePolicyMaintenanceExclusionArray{
+		&container.ClusterMaintenancePolicyMaintenanceExclusionArgs{
+			ExclusionName: pulumi.String("class-in-session"),
+			StartTime:     pulumi.String(end.Add(-noUpgradesLead).Format(time.RFC3339)),
+			EndTime:       pulumi.String(end.Format(time.RFC3339)),
+			ExclusionOptions: &container.ClusterMaintenancePolicyMaintenanceExclusionExclusionOptionsArgs{
+				Scope: pulumi.String(noUpgradesScope),
+			},
+		},
+	}
+	return p
+}
+
+// enableAPIs turns on APIs in the project. disableOnDestroy is false: the project outlives the stack, and
+// disabling an API another stack (or the teacher) uses would break it.
+func enableAPIs(ctx *pulumi.Context, name string, a *ClusterArgs, parent pulumi.ResourceOption) ([]pulumi.Resource, error) {
+	var out []pulumi.Resource
+	for _, api := range APIs {
+		s, err := projects.NewService(ctx, name+"-api-"+strings.TrimSuffix(api, ".googleapis.com"), &projects.ServiceArgs{
+			Project:          pulumi.String(a.Project),
+			Service:          pulumi.String(api),
+			DisableOnDestroy: pulumi.Bool(false),
+		}, parent)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// newWebhookFirewall lets the control plane reach admission webhooks on the nodes. It targets the node
+// service account, which every node of the cluster (pool, default pool, Autopilot) runs as.
+func newWebhookFirewall(ctx *pulumi.Context, name string, a *ClusterArgs, net *compute.Network, sa *serviceaccount.Account,
+	opts ...pulumi.ResourceOption) error {
+	_, err := compute.NewFirewall(ctx, name+"-webhooks", &compute.FirewallArgs{
+		Project:     pulumi.String(a.Project),
+		Network:     net.ID(),
+		Description: pulumi.String("GKE control plane to admission webhooks on the nodes"),
+		Direction:   pulumi.String("INGRESS"),
+		SourceRanges: pulumi.StringArray{
+			pulumi.String(a.MasterCidr),
+		},
+		TargetServiceAccounts: pulumi.StringArray{sa.Email},
+		Allows: compute.FirewallAllowArray{
+			&compute.FirewallAllowArgs{Protocol: pulumi.String("tcp"), Ports: pulumi.ToStringArray(WebhookPorts)},
+		},
+	}, opts...)
+	return err
 }
 
 // newNetwork creates the VPC, the subnet with the pod and Service secondary ranges, and Cloud NAT so private
@@ -307,7 +445,7 @@ func newNodePool(ctx *pulumi.Context, name string, a *ClusterArgs, cluster *cont
 	opts = append(opts, pulumi.IgnoreChanges([]string{"initialNodeCount"}))
 	_, err := container.NewNodePool(ctx, name+"-nodes", &container.NodePoolArgs{
 		Project:          pulumi.String(a.Project),
-		Location:         pulumi.String(a.Region),
+		Location:         pulumi.String(a.location()),
 		Cluster:          cluster.Name,
 		InitialNodeCount: pulumi.Int(a.MinNodes),
 		Autoscaling: &container.NodePoolAutoscalingArgs{

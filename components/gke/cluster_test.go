@@ -154,6 +154,12 @@ func assertClusterBase(t *testing.T, d *deployment, deletionProtection bool) map
 	assert.Equal(t, map[string]any{"channel": "REGULAR"}, c["releaseChannel"])
 	assert.Equal(t, wantLabels, c["resourceLabels"])
 	assert.Equal(t, deletionProtection, c["deletionProtection"])
+	assert.Equal(t, map[string]any{"recurringWindow": map[string]any{
+		"startTime": "2026-01-03T16:00:00Z", "endTime": "2026-01-04T00:00:00Z", "recurrence": "FREQ=WEEKLY;BYDAY=SA,SU",
+	}}, c["maintenancePolicy"], "upgrades on weekends only, no exclusion without noUpgradesUntil")
+	rpc := d.resources["gke-cluster"].RegisterRPC
+	assert.True(t, rpc.GetDeleteBeforeReplace(), "a replacement asks for the same master range: delete first")
+	assert.Equal(t, deletionProtection, rpc.GetProtect())
 	return c
 }
 
@@ -201,6 +207,22 @@ func assertNodePool(t *testing.T, d *deployment, spot bool, labels map[string]an
 		"a later minNodes change must not replace the pool")
 }
 
+// nodeEmail is the node service account's email as the mock computes it.
+func (d *deployment) nodeEmail(t *testing.T) string {
+	t.Helper()
+	return d.inputs(t, "gke-node-sa", "gcp:serviceaccount/account:Account")["accountId"].(string) + "@deploylab-test.iam.gserviceaccount.com"
+}
+
+// assertDefaultPoolAccount pins the temporary default pool of a Standard cluster to the node account
+// (pulumi-gcp#2124), and checks that what GKE reports for that deleted pool can never replace the cluster.
+func assertDefaultPoolAccount(t *testing.T, d *deployment, c map[string]any) {
+	t.Helper()
+	assert.Equal(t, map[string]any{
+		"serviceAccount": d.nodeEmail(t), "oauthScopes": []any{"https://www.googleapis.com/auth/cloud-platform"},
+	}, c["nodeConfig"])
+	assert.Equal(t, []string{"nodeConfig"}, d.resources["gke-cluster"].RegisterRPC.GetIgnoreChanges())
+}
+
 // assertKubeconfig checks the kubeconfig output is a secret that authenticates with the GKE auth plugin
 // against the cluster's endpoint and CA.
 func assertKubeconfig(t *testing.T, d *deployment) {
@@ -239,6 +261,7 @@ func TestDataplaneV2(t *testing.T) {
 	assert.Equal(t, map[string]any{"networkPolicyConfig": map[string]any{"disabled": true}}, c["addonsConfig"])
 	assert.Equal(t, true, c["removeDefaultNodePool"])
 	assert.Equal(t, 1.0, c["initialNodeCount"])
+	assertDefaultPoolAccount(t, d, c)
 	assert.Equal(t, true, c["enableShieldedNodes"])
 	assert.NotContains(t, c, "enableAutopilot")
 	assertNetwork(t, d)
@@ -257,6 +280,7 @@ func TestCalico(t *testing.T) {
 	assert.Equal(t, map[string]any{"networkPolicyConfig": map[string]any{"disabled": false}}, c["addonsConfig"])
 	assert.Equal(t, true, c["removeDefaultNodePool"])
 	assert.Equal(t, true, c["enableShieldedNodes"])
+	assertDefaultPoolAccount(t, d, c)
 	assertNetwork(t, d)
 	assertNodePool(t, d, false, wantLabels)
 	assertKubeconfig(t, d)
@@ -278,6 +302,7 @@ func TestAutopilot(t *testing.T) {
 		"serviceAccount": email, "oauthScopes": []any{"https://www.googleapis.com/auth/cloud-platform"},
 	}}, c["clusterAutoscaling"])
 	assert.Empty(t, d.ofType(poolType), "Autopilot has no node pools")
+	assert.Empty(t, d.resources["gke-cluster"].RegisterRPC.GetIgnoreChanges())
 	assertNetwork(t, d)
 	assertKubeconfig(t, d)
 }
@@ -330,10 +355,7 @@ func TestNodeServiceAccount(t *testing.T) {
 		roles = append(roles, in["role"].(string))
 		bindings = append(bindings, m.Name)
 	}
-	assert.ElementsMatch(t, []string{
-		"roles/logging.logWriter", "roles/monitoring.metricWriter", "roles/monitoring.viewer",
-		"roles/stackdriver.resourceMetadata.writer", "roles/artifactregistry.reader",
-	}, roles)
+	assert.ElementsMatch(t, []string{"roles/container.defaultNodeServiceAccount", "roles/artifactregistry.reader"}, roles)
 	for _, name := range []string{"gke-cluster", "gke-nodes"} {
 		deps := d.resources[name].RegisterRPC.GetDependencies()
 		for _, b := range bindings {
@@ -385,4 +407,99 @@ func TestNewClusterRefusesBadArgs(t *testing.T) {
 		assert.Contains(t, err.Error(), want)
 	}
 	assert.Empty(t, m.resources, "nothing may be created from invalid args")
+}
+
+// TestAPIsEnabledFirst pins the four APIs a fresh project needs, never disabled on destroy, and checks every
+// other resource of the component waits for all of them.
+func TestAPIsEnabledFirst(t *testing.T) {
+	t.Parallel()
+	for _, autopilot := range []bool{false, true} {
+		args := baseArgs()
+		args.Autopilot = autopilot
+		d := deploy(t, "dev", args)
+		var apiNames []string
+		for _, api := range []string{"compute", "container", "iam", "cloudresourcemanager"} {
+			name := "gke-api-" + api
+			assert.Equal(t, map[string]any{"project": testProject, "service": api + ".googleapis.com", "disableOnDestroy": false},
+				d.inputs(t, name, "gcp:projects/service:Service"))
+			apiNames = append(apiNames, name)
+		}
+		for _, name := range d.names() {
+			r := d.resources[name]
+			if r.TypeToken == "gcp:projects/service:Service" || !r.Custom {
+				continue
+			}
+			for _, api := range apiNames {
+				assert.True(t, containsSuffix(r.RegisterRPC.GetDependencies(), "::"+api),
+					"autopilot=%v: %s must depend on %s", autopilot, name, api)
+			}
+		}
+	}
+}
+
+// TestWebhookFirewall pins the rule that lets the control plane call admission webhooks on the nodes: from
+// the master range only, to the node account's VMs only, on 8443 and 9443 only.
+func TestWebhookFirewall(t *testing.T) {
+	t.Parallel()
+	for _, autopilot := range []bool{false, true} {
+		args := baseArgs()
+		args.Autopilot = autopilot
+		d := deploy(t, "dev", args)
+		assert.Equal(t, map[string]any{
+			"project": testProject, "network": "projects/deploylab-test/global/networks/gke-vpc",
+			"description": "GKE control plane to admission webhooks on the nodes", "direction": "INGRESS",
+			"sourceRanges":          []any{"172.16.0.0/28"},
+			"targetServiceAccounts": []any{d.nodeEmail(t)},
+			"allows":                []any{map[string]any{"protocol": "tcp", "ports": []any{"8443", "9443"}}},
+		}, d.inputs(t, "gke-webhooks", "gcp:compute/firewall:Firewall"))
+	}
+}
+
+// TestZonal pins a zonal cluster: cluster and pool in the zone, network and NAT in its region, and the
+// kubeconfig named as gcloud names a zonal cluster.
+func TestZonal(t *testing.T) {
+	t.Parallel()
+	args := baseArgs()
+	args.Zone = testRegion + "-a"
+	d := deploy(t, "training", args)
+	assert.Equal(t, "asia-northeast3-a", d.inputs(t, "gke-cluster", clusterType)["location"])
+	assert.Equal(t, "asia-northeast3-a", d.inputs(t, "gke-nodes", poolType)["location"])
+	assert.Equal(t, testRegion, d.inputs(t, "gke-subnet", "gcp:compute/subnetwork:Subnetwork")["region"])
+	assert.Equal(t, testRegion, d.inputs(t, "gke-nat", "gcp:compute/routerNat:RouterNat")["region"])
+	assert.Contains(t, d.kubeconfig.Value.(string), "current-context: gke_deploylab-test_asia-northeast3-a_gke-cluster-gcp")
+}
+
+// TestNoUpgradesUntil pins the class exclusion: it ends at the given time in UTC, holds the upgrades that
+// drain nodes, and starts at a fixed time before it so every preview plans the same value.
+func TestNoUpgradesUntil(t *testing.T) {
+	t.Parallel()
+	args := baseArgs()
+	args.NoUpgradesUntil = "2026-12-18T18:00:00+09:00"
+	d := deploy(t, "training", args)
+	assert.Equal(t, map[string]any{
+		"recurringWindow": map[string]any{
+			"startTime": "2026-01-03T16:00:00Z", "endTime": "2026-01-04T00:00:00Z", "recurrence": "FREQ=WEEKLY;BYDAY=SA,SU",
+		},
+		"maintenanceExclusions": []any{map[string]any{
+			"exclusionName": "class-in-session", "startTime": "2026-09-19T09:00:00Z", "endTime": "2026-12-18T09:00:00Z",
+			"exclusionOptions": map[string]any{"scope": "NO_MINOR_OR_NODE_UPGRADES"},
+		}},
+	}, d.inputs(t, "gke-cluster", clusterType)["maintenancePolicy"])
+}
+
+// TestExtraAuthorizedNetworks checks student hosts' addresses join the admins' in master authorized networks.
+func TestExtraAuthorizedNetworks(t *testing.T) {
+	t.Parallel()
+	args := baseArgs()
+	args.ExtraAuthorizedNetworks = []AuthorizedNetwork{
+		{Name: "student-alice", CIDR: pulumi.String("192.0.2.10/32")},
+		{Name: "student-bob", CIDR: pulumi.Sprintf("%s/32", pulumi.String("192.0.2.11"))},
+	}
+	d := deploy(t, "training", args)
+	assert.Equal(t, []any{
+		map[string]any{"cidrBlock": "198.51.100.0/24", "displayName": "admin-0"},
+		map[string]any{"cidrBlock": "203.0.113.7/32", "displayName": "admin-1"},
+		map[string]any{"cidrBlock": "192.0.2.10/32", "displayName": "student-alice"},
+		map[string]any{"cidrBlock": "192.0.2.11/32", "displayName": "student-bob"},
+	}, d.inputs(t, "gke-cluster", clusterType)["masterAuthorizedNetworksConfig"].(map[string]any)["cidrBlocks"])
 }

@@ -32,6 +32,13 @@ const (
 	autopilotPodGiBh  = 0.0049225
 )
 
+const (
+	// Cloud NAT with AUTO_ONLY allocates an external IPv4 address, billed like any in-use external address.
+	natIPHourly = 0.005
+	// The GKE free tier: $74.40 a month per billing account, for zonal and Autopilot clusters only.
+	gkeFreeTierMonthly = 74.40
+)
+
 // Cost is an estimated monthly cost, itemised.
 type Cost struct {
 	Items []CostItem `json:"items"`
@@ -69,7 +76,11 @@ func Estimate(cfg *infra.Config, resources []Resource) Cost {
 			add("ALB "+r.Name, (albHourly+albLCUHourly)*hoursPerMonth)
 		case "gcp:container/cluster:Cluster":
 			add("GKE cluster fee "+r.Name, gkeClusterHourly*hoursPerMonth)
+			if cfg.GKE.Autopilot || cfg.GKE.Zone != "" {
+				add("GKE free tier credit (if the billing account's only zonal or Autopilot cluster)", -gkeFreeTierMonthly)
+			}
 			add("Cloud NAT", cloudNATHourly*hoursPerMonth)
+			add("Cloud NAT external IP", natIPHourly*hoursPerMonth)
 			if cfg.GKE.Autopilot {
 				add("Autopilot pods (baseline 1 vCPU, 2 GiB requested)", (autopilotPodVCPUh+2*autopilotPodGiBh)*hoursPerMonth)
 			}
@@ -78,8 +89,12 @@ func Estimate(cfg *infra.Config, resources []Resource) Cost {
 			if *cfg.GKE.Spot {
 				price *= gceSpotDiscount
 			}
-			// A regional pool runs minNodes in each of three zones.
-			add(fmt.Sprintf("GKE nodes %dx3 %s", *cfg.GKE.MinNodes, cfg.GKE.MachineType), price*hoursPerMonth*float64(*cfg.GKE.MinNodes*3))
+			// A regional pool runs minNodes in each of three zones, a zonal one in its zone.
+			zones := 3
+			if cfg.GKE.Zone != "" {
+				zones = 1
+			}
+			add(fmt.Sprintf("GKE nodes %dx%d %s", *cfg.GKE.MinNodes, zones, cfg.GKE.MachineType), price*hoursPerMonth*float64(*cfg.GKE.MinNodes*zones))
 		}
 	}
 	sort.SliceStable(c.Items, func(i, j int) bool { return c.Items[i].What < c.Items[j].What })

@@ -9,13 +9,12 @@ import (
 	"bytes"
 	"context"
 	"maps"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/deploylab/deploylab/internal/testutil"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -25,24 +24,7 @@ import (
 // file:// backend and PULUMI_HOME. It fails (never skips) without the CLI.
 func useRealEngine(tb testing.TB) {
 	tb.Helper()
-	wd, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	bin := filepath.Join(wd, "..", "..", ".tools", "bin")
-	if _, err := os.Stat(filepath.Join(bin, "pulumi")); err != nil {
-		tb.Fatalf("the real-engine tests need the Pulumi CLI at %s: run scripts/tools.sh (make tools): %v", bin, err)
-	}
-	dir := tb.TempDir()
-	state := filepath.Join(dir, "state")
-	if err := os.Mkdir(state, 0o700); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
-	tb.Setenv("PULUMI_BACKEND_URL", "file://"+state)
-	tb.Setenv("PULUMI_CONFIG_PASSPHRASE", "test-only-passphrase")
-	tb.Setenv("PULUMI_SKIP_UPDATE_CHECK", "true")
-	tb.Setenv("PULUMI_HOME", filepath.Join(dir, "home"))
+	testutil.UseRealEngine(tb)
 }
 
 // fixture is a stack to deploy before the reaper runs.

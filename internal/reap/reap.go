@@ -54,7 +54,7 @@ type Result struct {
 	Stack string
 	Decision
 	// Done is what actually happened: keep, would-destroy, destroyed,
-	// destroy-failed, remove-failed or read-failed.
+	// cleanup-failed, destroy-failed, remove-failed or read-failed.
 	Done string
 	// Err is set when reading, destroying or removing the stack failed.
 	Err error
@@ -200,11 +200,13 @@ func reapOne(ctx context.Context, cli auto.PulumiCommand, name string, opts Opti
 		return res
 	}
 	defer cleanup()
+	var outputs map[string]any
 	stack, err := auto.SelectStack(ctx, name, ws)
 	if err == nil {
-		var outputs auto.OutputMap
-		if outputs, err = stack.Outputs(ctx); err == nil {
-			res.Decision = decide(plain(outputs), opts.Now)
+		var raw auto.OutputMap
+		if raw, err = stack.Outputs(ctx); err == nil {
+			outputs = plain(raw)
+			res.Decision = decide(outputs, opts.Now)
 		}
 	}
 	if err != nil {
@@ -219,12 +221,32 @@ func reapOne(ctx context.Context, cli auto.PulumiCommand, name string, opts Opti
 	case !opts.Yes:
 		res.Done = "would-destroy"
 	default:
-		res.Done, res.Err = destroyAndRemove(ctx, ws, stack)
+		res.Done, res.Err = cleanAndDestroy(ctx, ws, stack, outputs)
 		if res.Err != nil {
 			res.Reason += "; " + gist(res.Err)
 		}
 	}
+	if _, ok := clusterKubeconfig(outputs); ok {
+		switch res.Done {
+		case "would-destroy":
+			res.Reason += "; would first delete its cluster's load balancers, ingresses and volumes"
+		case "destroyed", "destroy-failed", "remove-failed":
+			res.Reason += "; cluster cleaned first (load balancers, ingresses, volumes)"
+		}
+	}
 	return res
+}
+
+// cleanAndDestroy empties the stack's cluster of what would outlive it (cluster.go), then destroys. A
+// failed cleanup stops before the destroy: destroying anyway would leave the leftovers billing where
+// nothing can find them, and the VPC's delete would fail on their firewall rules.
+func cleanAndDestroy(ctx context.Context, ws auto.Workspace, stack auto.Stack, outputs map[string]any) (string, error) {
+	if kc, ok := clusterKubeconfig(outputs); ok {
+		if _, err := cleanCluster(ctx, kc); err != nil {
+			return "cleanup-failed", fmt.Errorf("error: cleaning the cluster before destroy: %w", err)
+		}
+	}
+	return destroyAndRemove(ctx, ws, stack)
 }
 
 func destroyAndRemove(ctx context.Context, ws auto.Workspace, stack auto.Stack) (string, error) {

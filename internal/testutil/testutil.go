@@ -28,6 +28,28 @@ func CheckCloudInitSchema(t testing.TB, doc string) {
 	}
 }
 
+// UseRealEngine puts the pinned Pulumi CLI (scripts/tools.sh) and extraPath first on PATH, and points the CLI
+// at a fresh file:// backend and PULUMI_HOME. A plugin on PATH (pulumi-resource-kubernetes in extraPath) is
+// used as it is. It fails (never skips) without the CLI.
+func UseRealEngine(tb testing.TB, extraPath ...string) {
+	tb.Helper()
+	bin := filepath.Join(RepoRoot(), ".tools", "bin")
+	if _, err := os.Stat(filepath.Join(bin, "pulumi")); err != nil {
+		tb.Fatalf("the real-engine tests need the Pulumi CLI at %s: run scripts/tools.sh (make tools): %v", bin, err)
+	}
+	dir := tb.TempDir()
+	state := filepath.Join(dir, "state")
+	if err := os.Mkdir(state, 0o700); err != nil {
+		tb.Fatal(err)
+	}
+	path := append([]string{bin}, extraPath...)
+	tb.Setenv("PATH", strings.Join(append(path, os.Getenv("PATH")), string(os.PathListSeparator)))
+	tb.Setenv("PULUMI_BACKEND_URL", "file://"+state)
+	tb.Setenv("PULUMI_CONFIG_PASSPHRASE", "test-only-passphrase")
+	tb.Setenv("PULUMI_SKIP_UPDATE_CHECK", "true")
+	tb.Setenv("PULUMI_HOME", filepath.Join(dir, "home"))
+}
+
 // RepoRoot returns the repository's top directory, found from this file's location.
 func RepoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
