@@ -338,9 +338,9 @@ func TestPipelinesUseTheForcedCommand(t *testing.T) {
 	script, err := os.ReadFile(filepath.Join(testutil.RepoRoot(), "scripts", "deploy.sh"))
 	require.NoError(t, err, "scripts/deploy.sh (the app host's deploy script) is needed to check the pipeline's calls")
 	labels := map[string]bool{}
-	for _, m := range regexp.MustCompile(`(?m)^\s*([a-z|]+)\)`).FindAllStringSubmatch(string(script), -1) {
+	for _, m := range regexp.MustCompile(`(?m)^\s*([a-z]+(?:\s*\|\s*[a-z]+)*)\)`).FindAllStringSubmatch(string(script), -1) {
 		for _, l := range strings.Split(m[1], "|") {
-			labels[l] = true
+			labels[strings.TrimSpace(l)] = true
 		}
 	}
 	for file, want := range map[string]map[string]string{
