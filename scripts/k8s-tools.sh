@@ -145,8 +145,10 @@ main() {
       # One at a time: the provider's link alone peaks at about 5 GB.
       build_kubernetes
       build_provider
-      "${KUBE_DIR}/kubectl" version --client | grep -q "${KUBE_VERSION}" \
-        || die "${KUBE_DIR}/kubectl does not report ${KUBE_VERSION}"
+      # Captured first: `kubectl … | grep -q` fails under pipefail when grep exits before kubectl has written all.
+      local reported
+      reported="$("${KUBE_DIR}/kubectl" version --client)" || die "${KUBE_DIR}/kubectl version failed"
+      [[ "${reported}" == *"${KUBE_VERSION}"* ]] || die "${KUBE_DIR}/kubectl does not report ${KUBE_VERSION}: ${reported}"
       ;;
     *) die "unknown command '$1' (want: build or paths)" ;;
   esac
