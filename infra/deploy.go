@@ -99,6 +99,7 @@ func deployAWS(ctx *pulumi.Context, c *Config, tags map[string]string, out pulum
 			BlueTargetGroupArn:  alb.TargetGroupArns["blue"],
 			GreenTargetGroupArn: alb.TargetGroupArns["green"],
 			DNSName:             alb.DNSName,
+			HTTPS:               c.BlueGreen.CertificateArn != "",
 		}
 		out["albDnsName"] = alb.DNSName
 		out["albListenerArn"] = alb.ListenerArn

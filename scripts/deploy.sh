@@ -21,6 +21,9 @@
 #   HEALTH_PATH=/actuator/health/readiness   must answer 2xx, directly and through PUBLIC_URL
 #   VERSION_PATH=        opt-in: PUBLIC_URL must answer this path byte for byte as the new colour does ("" skips)
 #   PUBLIC_URL=http://127.0.0.1   where clients come in (with alb: the ALB's address, never loopback)
+#   PUBLIC_INSECURE=0    1: the checks through PUBLIC_URL accept any TLS certificate. For an HTTPS ALB reached by
+#                        its own DNS name, which the site's certificate never names: the check proves the switch
+#                        took effect, not the certificate (an HTTP ALB listener only redirects to HTTPS)
 #   SWITCH=nginx         nft, nginx or alb (below); SWITCH_PORT=8090 and NFT=nft for nft
 #   NGINX_UPSTREAM_FILE=/etc/nginx/deploylab/upstream.conf NGINX_TEST_CMD="nginx -t" NGINX_RELOAD_CMD="nginx -s reload"
 #   LISTENER_ARN TG_BLUE_ARN TG_GREEN_ARN   (required with alb)
@@ -87,7 +90,7 @@ usage_error() {
 CONFIG_KEYS=" APP_NAME BLUE_PORT GREEN_PORT APP_PORT HEALTH_PATH NGINX_UPSTREAM_FILE NGINX_TEST_CMD"
 CONFIG_KEYS+=" NGINX_RELOAD_CMD PUBLIC_URL SWITCH LISTENER_ARN TG_BLUE_ARN TG_GREEN_ARN HEALTH_OK_COUNT HEALTH_TIMEOUT"
 CONFIG_KEYS+=" HEALTH_INTERVAL ALB_HEALTH_TIMEOUT DRAIN_SECONDS STOP_TIMEOUT STATE_DIR VERSION_PATH CONTAINER_ENV_FILE"
-CONFIG_KEYS+=" SWITCH_PORT NFT PUBLISH_ADDRESS PULL "
+CONFIG_KEYS+=" SWITCH_PORT NFT PUBLISH_ADDRESS PULL PUBLIC_INSECURE "
 readonly CONFIG_KEYS
 
 # read_env_file sets the known keys from the env file; unknown keys are an error so a typo is not silently ignored.
@@ -121,6 +124,7 @@ load_config() {
   NGINX_TEST_CMD="${NGINX_TEST_CMD:-nginx -t}"
   NGINX_RELOAD_CMD="${NGINX_RELOAD_CMD:-nginx -s reload}"
   PUBLIC_URL="${PUBLIC_URL:-http://127.0.0.1}"
+  PUBLIC_INSECURE="${PUBLIC_INSECURE:-0}"
   SWITCH="${SWITCH:-nginx}"
   SWITCH_PORT="${SWITCH_PORT:-8090}"
   LISTENER_ARN="${LISTENER_ARN:-}"
@@ -170,6 +174,7 @@ validate_config() {
     [[ "${!key}" =~ ^[0-9]+(\.[0-9]+)?$ ]] || errs+=("$key=\"${!key}\": want a number of seconds, e.g. 1 or 0.5")
   done
   [[ "$PUBLIC_URL" =~ ^https?://[^[:space:]]+$ ]] || errs+=("PUBLIC_URL=\"$PUBLIC_URL\": want an http(s) URL")
+  [[ "$PUBLIC_INSECURE" == 0 || "$PUBLIC_INSECURE" == 1 ]] || errs+=("PUBLIC_INSECURE=\"$PUBLIC_INSECURE\": want 0 or 1")
   [[ "$STATE_DIR" == /* ]] || errs+=("STATE_DIR=\"$STATE_DIR\": want an absolute path")
   [[ "$PULL" == always || "$PULL" == never ]] || errs+=("PULL=\"$PULL\": want always or never")
   [[ "$PUBLISH_ADDRESS" =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]] ||
@@ -368,10 +373,10 @@ pause_rest() {
   pause "$(printf '%d.%06d' $((left / 1000000)) $((left % 1000000)))"
 }
 
-# http_get URL: prints "CODE BODY" (body on one line); never fails.
+# http_get URL [CURL_ARG...]: prints "CODE BODY" (body on one line); never fails.
 http_get() {
   local out
-  out="$("$CURL" -sS --max-time 3 -o - -w ' HTTP %{http_code}' "$1" 2>&1)" || true
+  out="$("$CURL" -sS --max-time 3 "${@:2}" -o - -w ' HTTP %{http_code}' "$1" 2>&1)" || true
   printf '%s' "${out//$'\n'/ }"
 }
 
@@ -517,9 +522,10 @@ version_of() {
 # wait_public WANT: PUBLIC_URL must answer VERSION_PATH as the new colour does (WANT), which proves the switch
 # took effect; with VERSION_PATH empty (the default) HEALTH_PATH must answer 2xx through it, which any app does.
 wait_public() {
-  local want="$1" got i url="${PUBLIC_URL%/}${VERSION_PATH:-$HEALTH_PATH}"
+  local want="$1" got i url="${PUBLIC_URL%/}${VERSION_PATH:-$HEALTH_PATH}" tls=()
+  [[ "$PUBLIC_INSECURE" == 0 ]] || tls=(--insecure)
   for i in {1..50}; do
-    got="$(http_get "$url")"
+    got="$(http_get "$url" "${tls[@]}")"
     if [[ "$got" =~ HTTP\ 2[0-9][0-9]\ *$ ]] && [[ -z "$want" || "$got" == "$want" ]]; then return 0; fi
     ((i < 50)) && pause 0.2
   done

@@ -144,7 +144,7 @@ func NewHost(ctx *pulumi.Context, name string, args *HostArgs, opts ...pulumi.Re
 		u := UserDataArgs{Host: a, DeployKey: strings.TrimSpace(v[1].(string)), PasswordHashes: v[0].(map[string]string),
 			FilesBucket: string(v[4].(pulumi.ID)), HostKey: true}
 		if f := strings.Fields(v[2].(string)); len(f) == 4 {
-			u.ALB = &ALBTargets{Listener: f[0], Blue: f[1], Green: f[2], DNSName: f[3]}
+			u.ALB = &ALBTargets{Listener: f[0], Blue: f[1], Green: f[2], DNSName: f[3], HTTPS: a.ALB.HTTPS}
 		}
 		u.ECRRegistry, _, _ = strings.Cut(v[3].(string), "/")
 		return RenderUserData(u)

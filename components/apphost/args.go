@@ -100,6 +100,9 @@ type HostArgs struct {
 // which deploy.sh verifies a deploy (all required).
 type ALBSwitch struct {
 	ListenerArn, BlueTargetGroupArn, GreenTargetGroupArn, DNSName pulumi.StringInput
+	// HTTPS says the forwarding listener is HTTPS (the ALB has a certificate; its HTTP listener only redirects).
+	// Optional, default false.
+	HTTPS bool
 }
 
 // User is a Linux user besides the admin.

@@ -95,7 +95,10 @@ type UserDataArgs struct {
 }
 
 // ALBTargets are the resolved ARNs of an ALBSwitch and the ALB's DNS name.
-type ALBTargets struct{ Listener, Blue, Green, DNSName string }
+type ALBTargets struct {
+	Listener, Blue, Green, DNSName string
+	HTTPS                          bool
+}
 
 // Rendered is a host's user data and the files it fetches at boot.
 type Rendered struct {
@@ -138,6 +141,9 @@ func RenderDeployEnv(a HostArgs, alb *ALBTargets) string {
 	if alb != nil {
 		// The ALB serves the app, so verification goes through it; the host's nginx is not in that path.
 		sw, publicURL = "alb", "http://"+alb.DNSName
+		if alb.HTTPS {
+			publicURL = "https://" + alb.DNSName
+		}
 	}
 	lines := [][2]string{
 		{"APP_NAME", a.AppName},
@@ -160,6 +166,11 @@ func RenderDeployEnv(a HostArgs, alb *ALBTargets) string {
 			// user data is rendered (it is an input of the instance): the colours are published on every
 			// address, and the security group admits their ports from the ALB's group only.
 			[2]string{"PUBLISH_ADDRESS", "0.0.0.0"})
+		if alb.HTTPS {
+			// With a certificate the HTTP listener only redirects, so the check goes over HTTPS to the ALB's own
+			// DNS name, which the site's certificate never names: it proves the switch, not the certificate.
+			lines = append(lines, [2]string{"PUBLIC_INSECURE", "1"})
+		}
 	}
 	var b strings.Builder
 	b.WriteString("# Managed by deploylab (cloud-init). Read by " + DeployScriptPath + ".\n")

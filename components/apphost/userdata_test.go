@@ -13,6 +13,7 @@ import (
 	"github.com/deploylab/deploylab/internal/cloudinit"
 	"github.com/deploylab/deploylab/internal/shacrypt"
 	"github.com/deploylab/deploylab/internal/testutil"
+	"github.com/stretchr/testify/assert"
 	"gopkg.in/yaml.v3"
 )
 
@@ -399,4 +400,34 @@ func mustTool(t *testing.T, name, fallback, pkg string) string {
 	}
 	t.Fatalf("%s not found (apt-get install %s; make test installs it)", name, pkg)
 	return ""
+}
+
+// TestDeployEnvThroughTheALB: with an ALB, deploy.sh verifies through its DNS name; with a certificate over HTTPS
+// (the HTTP listener only redirects, and curl does not follow a 301) without checking the certificate's name,
+// which is the site's, never the ALB's.
+func TestDeployEnvThroughTheALB(t *testing.T) {
+	t.Parallel()
+	host := HostArgs{}.withDefaults()
+	targets := ALBTargets{Listener: "arn:aws:elasticloadbalancing:eu-central-1:111122223333:listener/app/alb/1/2",
+		Blue: "arn:aws:elasticloadbalancing:eu-central-1:111122223333:targetgroup/blue/1", Green: "arn:aws:elasticloadbalancing:eu-central-1:111122223333:targetgroup/green/2",
+		DNSName: "alb-1.eu-central-1.elb.amazonaws.com"}
+	for _, tc := range []struct {
+		https         bool
+		url, insecure string
+	}{
+		{false, "PUBLIC_URL=http://alb-1.eu-central-1.elb.amazonaws.com\n", ""},
+		{true, "PUBLIC_URL=https://alb-1.eu-central-1.elb.amazonaws.com\n", "PUBLIC_INSECURE=1\n"},
+	} {
+		alb := targets
+		alb.HTTPS = tc.https
+		env := RenderDeployEnv(host, &alb)
+		assert.Contains(t, env, tc.url)
+		assert.Contains(t, env, "SWITCH=alb\n")
+		if tc.insecure == "" {
+			assert.NotContains(t, env, "PUBLIC_INSECURE")
+		} else {
+			assert.Contains(t, env, tc.insecure)
+		}
+	}
+	assert.NotContains(t, RenderDeployEnv(host, nil), "PUBLIC_INSECURE", "the local check keeps curl's certificate checks")
 }

@@ -3,9 +3,17 @@ package deploytest
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -132,6 +140,7 @@ type fakeALB struct {
 	calls   []string
 
 	api, front string // the API endpoint (host side) and the front end's URL (the ALB's address)
+	proxy      http.Handler
 }
 
 func newFakeALB(t *testing.T, n *albNet, h *host) *fakeALB {
@@ -153,15 +162,40 @@ func newFakeALB(t *testing.T, n *albNet, h *host) *fakeALB {
 		Transport: &http.Transport{DisableKeepAlives: true,
 			DialContext: func(_ context.Context, _, addr string) (net.Conn, error) { return n.dial(addr) }},
 	}
+	a.proxy = proxy
+	a.front = "http://" + a.listen(t, nil)
+	return a
+}
+
+// listen serves the front end on a new port of the ALB's address, over TLS with cert when it is given, and
+// returns that address.
+func (a *fakeALB) listen(t *testing.T, cert *tls.Certificate) string {
+	t.Helper()
 	var ln net.Listener
 	var err error
-	require.True(t, n.in(func() { ln, err = net.Listen("tcp", n.albIP+":0") }))
+	require.True(t, a.net.in(func() { ln, err = net.Listen("tcp", a.net.albIP+":0") }))
 	require.NoError(t, err)
-	front := &http.Server{Handler: proxy, ReadHeaderTimeout: 5 * time.Second}
+	front := &http.Server{Handler: a.proxy, ReadHeaderTimeout: 5 * time.Second}
+	if cert != nil {
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12})
+	}
 	go func() { _ = front.Serve(ln) }()
 	t.Cleanup(func() { _ = front.Close() })
-	a.front = "http://" + ln.Addr().String()
-	return a
+	return ln.Addr().String()
+}
+
+// withCertificate adds the HTTPS listener an ALB with an ACM certificate has: the certificate names the site
+// (app.example.org), never the ALB's own DNS name, which is what deploy.sh reaches it by.
+func (a *fakeALB) withCertificate(t *testing.T) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "app.example.org"},
+		DNSNames: []string{"app.example.org"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	return "https://" + a.listen(t, &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key})
 }
 
 func (a *fakeALB) listenerTarget() string {
@@ -367,4 +401,44 @@ func TestALBRefusesLoopback(t *testing.T) {
 		h.envEntries[key] = saved
 		h.writeEnv()
 	}
+}
+
+// TestALBWithCertificate: an ALB with a certificate forwards on HTTPS (its HTTP listener only redirects), and the
+// certificate names the site, not the ALB. deploy.sh verifies through the HTTPS listener by the ALB's address with
+// PUBLIC_INSECURE=1, which the stack renders with a certificate; without it the check fails on the certificate's
+// name, and the deploy rolls back with the old colour serving.
+func TestALBWithCertificate(t *testing.T) {
+	t.Parallel()
+	h, a := albHost(t)
+	front := a.withCertificate(t)
+	h.envEntries["PUBLIC_URL"], h.envEntries["PUBLIC_INSECURE"] = front, "1"
+	h.writeEnv()
+	v1 := buildImage(t, map[string]string{"VERSION": "v1"})
+	v2 := buildImage(t, map[string]string{"VERSION": "v2"})
+	client := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} // the test's own look at the ALB: the certificate names the site
+	served := func() string {
+		resp, err := client.Get(front + "/version")
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return strings.TrimSpace(string(b))
+	}
+	h.mustDeploy(v1)
+	assert.Equal(t, "v1", served())
+
+	h.envEntries["PUBLIC_INSECURE"] = "0"
+	h.writeEnv()
+	r := h.run("deploy", v2)
+	require.NotEqual(t, 0, r.code, "a check that verifies the ALB's DNS name against the site's certificate must fail")
+	assert.Contains(t, r.stderr, "PUBLIC_URL")
+	assert.Equal(t, "v1", served(), "the old colour serves after the failed deploy")
+	assert.Equal(t, tgBlueARN, a.listenerTarget(), "the listener was moved back")
+	assert.Equal(t, []string{"blue"}, h.containers())
+
+	h.envEntries["PUBLIC_INSECURE"] = "1"
+	h.writeEnv()
+	h.mustDeploy(v2)
+	assert.Equal(t, "v2", served())
+	assert.Equal(t, tgGreenARN, a.listenerTarget())
 }
