@@ -3,12 +3,15 @@ package infra
 import (
 	"fmt"
 	"github.com/deploylab/deploylab/components/apphost"
+	"github.com/deploylab/deploylab/components/gke"
 	"github.com/deploylab/deploylab/components/k8sclass"
 	"github.com/deploylab/deploylab/internal/awslimits"
 	"net/netip"
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
 // Accepted values of the enumerated keys.
@@ -250,6 +253,11 @@ func validateGKE(p *problems, c *Config) {
 		return
 	}
 	args := GKEArgs(c)
+	// Each student host is added to the master authorized networks once it exists (deployGKE); count them now,
+	// so a class too large for GKE's limit is refused as config, before anything is created.
+	for _, s := range c.Classroom.Students {
+		args.ExtraAuthorizedNetworks = append(args.ExtraAuthorizedNetworks, gke.AuthorizedNetwork{Name: "student-" + s.Name, CIDR: pulumi.String("192.0.2.1/32")})
+	}
 	for _, problem := range args.Validate() {
 		if strings.HasPrefix(problem, "adminCidrs") { // a top-level key
 			*p = append(*p, Namespace+":"+problem)

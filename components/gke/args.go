@@ -148,6 +148,10 @@ var (
 )
 
 // Validate returns every problem of the (defaulted) args, one line each, starting with the config key.
+// MaxAuthorizedNetworks is what GKE accepts in master authorized networks ("cidr_blocks define up to 50 external
+// networks", container API v1 MasterAuthorizedNetworksConfig); a mock accepts any number.
+const MaxAuthorizedNetworks = 50
+
 func (a *ClusterArgs) Validate() []string {
 	var problems []string
 	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
@@ -180,6 +184,11 @@ func (a *ClusterArgs) Validate() []string {
 		if n.Name == "" || n.CIDR == nil {
 			add("extraAuthorizedNetworks[%d]: needs a name and a CIDR (got name %q)", i, n.Name)
 		}
+	}
+	if n := len(a.AdminCidrs) + len(a.ExtraAuthorizedNetworks); n > MaxAuthorizedNetworks {
+		add("adminCidrs: %d of them plus %d student hosts make %d master authorized networks; GKE accepts at most %d "+
+			"(container API v1 MasterAuthorizedNetworksConfig.cidr_blocks): fewer adminCidrs, or a smaller class per cluster",
+			len(a.AdminCidrs), len(a.ExtraAuthorizedNetworks), n, MaxAuthorizedNetworks)
 	}
 	if a.NoUpgradesUntil != "" {
 		if _, err := time.Parse(time.RFC3339, a.NoUpgradesUntil); err != nil {
