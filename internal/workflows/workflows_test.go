@@ -127,6 +127,9 @@ func TestGKEWorkflowsAuthenticateToGoogle(t *testing.T) {
 			if strings.Contains(text, "./cmd/deploylab reap") || strings.Contains(text, "./test/acceptance") {
 				require.Empty(t, auth[0].If, "%s job %s: Google auth must not be optional", w.File, name)
 			}
+			// The kubeconfig of a GKE stack (and the class's Kubernetes provider) runs gke-gcloud-auth-plugin.
+			require.Contains(t, text, "google-cloud-cli-gke-gcloud-auth-plugin",
+				"%s job %s touches stacks that may hold GKE without installing gke-gcloud-auth-plugin", w.File, name)
 		}
 	}
 }
