@@ -32,6 +32,7 @@
 #                        nginx 1 (old workers), alb 5 (a listener change propagates)
 #   STOP_TIMEOUT=30      cap on the wait for the old colour's connections to end, then docker stop's grace period
 #   PULL=always          always: docker pull before each deploy (a failed pull fails it); never: local images only
+#   SSH_IMAGE_REPOSITORY=   with it, `ssh` (the CI key's forced command) deploys only REPOSITORY@sha256:DIGEST
 #   STATE_DIR=/var/lib/deploylab/APP_NAME   CONTAINER_ENV_FILE=   (an env_file for the app's containers)
 # External binaries are overridable by environment: DOCKER, COMPOSE (shell words, e.g. "docker compose"), CURL,
 # FLOCK, AWS_CLI (shell words, e.g. "aws --endpoint-url http://127.0.0.1:4566"), and NFT (shell words, e.g.
@@ -90,7 +91,7 @@ usage_error() {
 CONFIG_KEYS=" APP_NAME BLUE_PORT GREEN_PORT APP_PORT HEALTH_PATH NGINX_UPSTREAM_FILE NGINX_TEST_CMD"
 CONFIG_KEYS+=" NGINX_RELOAD_CMD PUBLIC_URL SWITCH LISTENER_ARN TG_BLUE_ARN TG_GREEN_ARN HEALTH_OK_COUNT HEALTH_TIMEOUT"
 CONFIG_KEYS+=" HEALTH_INTERVAL ALB_HEALTH_TIMEOUT DRAIN_SECONDS STOP_TIMEOUT STATE_DIR VERSION_PATH CONTAINER_ENV_FILE"
-CONFIG_KEYS+=" SWITCH_PORT NFT PUBLISH_ADDRESS PULL PUBLIC_INSECURE "
+CONFIG_KEYS+=" SWITCH_PORT NFT PUBLISH_ADDRESS PULL PUBLIC_INSECURE SSH_IMAGE_REPOSITORY "
 readonly CONFIG_KEYS
 
 # read_env_file sets the known keys from the env file; unknown keys are an error so a typo is not silently ignored.
@@ -125,6 +126,7 @@ load_config() {
   NGINX_RELOAD_CMD="${NGINX_RELOAD_CMD:-nginx -s reload}"
   PUBLIC_URL="${PUBLIC_URL:-http://127.0.0.1}"
   PUBLIC_INSECURE="${PUBLIC_INSECURE:-0}"
+  SSH_IMAGE_REPOSITORY="${SSH_IMAGE_REPOSITORY:-}"
   SWITCH="${SWITCH:-nginx}"
   SWITCH_PORT="${SWITCH_PORT:-8090}"
   LISTENER_ARN="${LISTENER_ARN:-}"
@@ -819,7 +821,11 @@ cmd_ssh() {
       words=("${words[@]:1}")
     fi
     case "${words[0]:-} ${#words[@]}" in
-      "deploy 2" | "rollback 1" | "status 1")
+      "deploy 2")
+        ssh_image_allowed "${words[1]}" && main "${words[@]}"
+        return
+        ;;
+      "rollback 1" | "status 1")
         main "${words[@]}"
         return
         ;;
@@ -827,6 +833,16 @@ cmd_ssh() {
   fi
   [[ -z "$cmd" ]] || cmd="$(printf '%q' "$cmd")"
   log "error: refused: this key may only run deploy IMAGE, rollback or status; got ${cmd:-an interactive login}"
+  exit 2
+}
+
+# ssh_image_allowed IMAGE: with SSH_IMAGE_REPOSITORY set, the CI key deploys only that repository's images, by
+# digest, so holding the key is not enough to make the host run an image from elsewhere.
+ssh_image_allowed() {
+  load_config
+  [[ -z "$SSH_IMAGE_REPOSITORY" ]] && return 0
+  [[ "$1" =~ ^(.+)@sha256:[0-9a-f]{64}$ && "${BASH_REMATCH[1]}" == "$SSH_IMAGE_REPOSITORY" ]] && return 0
+  log "error: refused: this key deploys only $SSH_IMAGE_REPOSITORY@sha256:DIGEST; got $(printf '%q' "$1")"
   exit 2
 }
 

@@ -146,7 +146,7 @@ func NewHost(ctx *pulumi.Context, name string, args *HostArgs, opts ...pulumi.Re
 		if f := strings.Fields(v[2].(string)); len(f) == 4 {
 			u.ALB = &ALBTargets{Listener: f[0], Blue: f[1], Green: f[2], DNSName: f[3], HTTPS: a.ALB.HTTPS}
 		}
-		u.ECRRegistry, _, _ = strings.Cut(v[3].(string), "/")
+		u.ECRRepository = v[3].(string)
 		return RenderUserData(u)
 	})
 	userData := rendered.ApplyT(func(r any) string { return r.(Rendered).UserData }).(pulumi.StringOutput)

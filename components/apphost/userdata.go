@@ -86,8 +86,8 @@ type UserDataArgs struct {
 	PasswordHashes map[string]string
 	// ALB is the resolved HostArgs.ALB; nil switches with nginx.
 	ALB *ALBTargets
-	// ECRRegistry is the registry host of HostArgs.ECRRepositoryURL; empty for none.
-	ECRRegistry string
+	// ECRRepository is the resolved HostArgs.ECRRepositoryURL (registry host/name); empty for none.
+	ECRRepository string
 	// FilesBucket is the host's own bucket, where the files bundle and the host key are. Required.
 	FilesBucket string
 	// HostKey says the stack's SSH host key is in FilesBucket at HostKeyObjectKey (NewHost always puts it there).
@@ -136,7 +136,10 @@ PasswordAuthentication no
 // RenderDeployEnv returns deploy.sh's env file (KEY=VALUE, read as data, never sourced). The admin runs deploy.sh
 // and has passwordless sudo, so nginx and nft run through sudo -n (never a prompt in a pipeline). Without an ALB
 // the switch is nft: nginx is never reloaded for a deploy, so no client keepalive connection is closed.
-func RenderDeployEnv(a HostArgs, alb *ALBTargets) string {
+//
+// With an image repository (the stack's ECR), the CI deploy key's forced command deploys only images of it, by
+// digest (SSH_IMAGE_REPOSITORY): whoever holds that key cannot make the host run an image from anywhere else.
+func RenderDeployEnv(a HostArgs, alb *ALBTargets, imageRepository string) string {
 	sw, publicURL := "nft", "http://127.0.0.1" // the check stays local: it works before DNS and the certificate exist
 	if alb != nil {
 		// The ALB serves the app, so verification goes through it; the host's nginx is not in that path.
@@ -171,6 +174,9 @@ func RenderDeployEnv(a HostArgs, alb *ALBTargets) string {
 			// DNS name, which the site's certificate never names: it proves the switch, not the certificate.
 			lines = append(lines, [2]string{"PUBLIC_INSECURE", "1"})
 		}
+	}
+	if imageRepository != "" {
+		lines = append(lines, [2]string{"SSH_IMAGE_REPOSITORY", imageRepository})
 	}
 	var b strings.Builder
 	b.WriteString("# Managed by deploylab (cloud-init). Read by " + DeployScriptPath + ".\n")
@@ -243,7 +249,7 @@ func RenderUserData(u UserDataArgs) (Rendered, error) {
 	// files go to the bundle: written after the packages and users exist (owners, package directories).
 	files := []cloudinit.WriteFile{
 		{Path: DeployScriptPath, Content: scripts.DeployScript, Permissions: "0755"},
-		{Path: DeployEnvPath, Content: RenderDeployEnv(a, u.ALB), Permissions: "0644"},
+		{Path: DeployEnvPath, Content: RenderDeployEnv(a, u.ALB, u.ECRRepository), Permissions: "0644"},
 		{Path: SitePath, Content: site, Permissions: "0644"},
 		{Path: UpstreamFile, Content: nginxsite.Upstream(firstUpstream), Owner: owner, Permissions: "0644"},
 		{Path: ssmScriptPath, Content: ssmScript, Permissions: "0755"},
@@ -295,10 +301,11 @@ func RenderUserData(u UserDataArgs) (Rendered, error) {
 			Content: renderSwitchRestoreUnit(a.AdminUser), Permissions: "0644"})
 		run = append(run, []string{"systemctl", "daemon-reload"}, []string{"systemctl", "enable", switchRestoreUnit})
 	}
-	if u.ECRRegistry != "" {
+	if u.ECRRepository != "" {
 		// docker asks the helper for this registry's credentials; the helper uses the instance role.
 		packages = append(packages, "amazon-ecr-credential-helper")
-		dockerConfig := `{"credHelpers": {"` + u.ECRRegistry + `": "ecr-login"}}` + "\n"
+		registry, _, _ := strings.Cut(u.ECRRepository, "/")
+		dockerConfig := `{"credHelpers": {"` + registry + `": "ecr-login"}}` + "\n"
 		files = append(files,
 			cloudinit.WriteFile{Path: "/root/.docker/config.json", Content: dockerConfig, Permissions: "0600"},
 			cloudinit.WriteFile{Path: "/home/" + a.AdminUser + "/.docker/config.json", Content: dockerConfig, Owner: owner, Permissions: "0600"})

@@ -53,7 +53,7 @@ func variants(t testing.TB) map[string]UserDataArgs {
 		return UserDataArgs{Host: HostArgs{Image: image, SSHPublicKeys: []string{adminKey, studentKey}, PasswordAuth: true,
 			AdminCidrs: []string{"198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32"},
 			ExtraUsers: []User{{Name: "alice", PasswordAuth: true, SSHPublicKeys: []string{studentKey}, Sudo: true}}, Kubectl: true},
-			DeployKey: jenkinsKey, PasswordHashes: hashes, ALB: alb, ECRRegistry: "111122223333.dkr.ecr.eu-central-1.amazonaws.com"}
+			DeployKey: jenkinsKey, PasswordHashes: hashes, ALB: alb, ECRRepository: "111122223333.dkr.ecr.eu-central-1.amazonaws.com/jenkins-app-1a2b3c"}
 	}
 	v := map[string]UserDataArgs{
 		"default": {Host: HostArgs{SSHPublicKeys: []string{adminKey}}, DeployKey: jenkinsKey},
@@ -420,7 +420,7 @@ func TestDeployEnvThroughTheALB(t *testing.T) {
 	} {
 		alb := targets
 		alb.HTTPS = tc.https
-		env := RenderDeployEnv(host, &alb)
+		env := RenderDeployEnv(host, &alb, "")
 		assert.Contains(t, env, tc.url)
 		assert.Contains(t, env, "SWITCH=alb\n")
 		if tc.insecure == "" {
@@ -429,5 +429,9 @@ func TestDeployEnvThroughTheALB(t *testing.T) {
 			assert.Contains(t, env, tc.insecure)
 		}
 	}
-	assert.NotContains(t, RenderDeployEnv(host, nil), "PUBLIC_INSECURE", "the local check keeps curl's certificate checks")
+	local := RenderDeployEnv(host, nil, "")
+	assert.NotContains(t, local, "PUBLIC_INSECURE", "the local check keeps curl's certificate checks")
+	assert.NotContains(t, local, "SSH_IMAGE_REPOSITORY", "without a repository the key may deploy any image")
+	repo := "111122223333.dkr.ecr.eu-central-1.amazonaws.com/jenkins-app-1a2b3c"
+	assert.Contains(t, RenderDeployEnv(host, nil, repo), "SSH_IMAGE_REPOSITORY="+repo+"\n")
 }

@@ -16,7 +16,8 @@ import (
 )
 
 // The build agent: a host of its own that runs every build (the built-in node has 0 executors), so a pipeline
-// author is root on a disposable host holding no Jenkins secret, not on the controller. The controller launches it
+// author is root on a disposable host that stores no Jenkins secret, not on the controller (a deploy running on
+// it holds the deploy key in an ssh-agent for the deploy's length: README, Decisions, names that residual risk). The controller launches it
 // over SSH (ssh-slaves plugin, SSHLauncher) as agentUser with a key only the controller holds (SecureString under
 // the Jenkins secrets key, credential scope SYSTEM: no build can bind it), and pins the agent's host key, which the
 // stack generates and the agent reads at boot from a SecureString under a KMS key of its own.

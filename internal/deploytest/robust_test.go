@@ -243,6 +243,23 @@ func TestSSHForcedCommand(t *testing.T) {
 	_, err := os.Stat(canary)
 	assert.True(t, os.IsNotExist(err), "nothing of SSH_ORIGINAL_COMMAND ran in a shell")
 	assert.Equal(t, []string{"blue"}, h.containers())
+
+	// With the stack's repository set, the key deploys only that repository's images, by digest.
+	const repo = "111122223333.dkr.ecr.eu-central-1.amazonaws.com/app"
+	h.envEntries["SSH_IMAGE_REPOSITORY"] = repo
+	h.writeEnv()
+	digest := "@sha256:" + strings.Repeat("0", 64)
+	for _, refused := range []string{v1, repo + ":latest", "evil.example/app" + digest, repo + "x" + digest} {
+		r := ssh("deploy " + refused)
+		assert.Equal(t, 2, r.code, "%q: %s", refused, r.stderr)
+		assert.Contains(t, r.stderr, "this key deploys only "+repo+"@sha256:DIGEST", refused)
+	}
+	r = ssh("deploy " + repo + digest) // allowed by the key; no registry here, so the deploy itself fails
+	assert.NotContains(t, r.stderr, "this key deploys only")
+	assert.NotEqual(t, 0, r.code)
+	assert.Equal(t, "v1", h.served(), "the refused and the failed deploy left v1 serving")
+	r = ssh("status")
+	assert.Equal(t, 0, r.code, r.stderr)
 }
 
 // TestStatusTakesNoLock: status never touches the deploy lock (with flock run by status, a deploy starting at that
