@@ -33,6 +33,8 @@
 #   STOP_TIMEOUT=30      cap on the wait for the old colour's connections to end, then docker stop's grace period
 #   PULL=always          always: docker pull before each deploy (a failed pull fails it); never: local images only
 #   SSH_IMAGE_REPOSITORY=   with it, `ssh` (the CI key's forced command) deploys only REPOSITORY@sha256:DIGEST
+#   PRUNE=1              1: after a deploy, remove the deployed repository's images that are older than the
+#                        previous one (rollback needs it), never the live one; 0 keeps them all
 #   STATE_DIR=/var/lib/deploylab/APP_NAME   CONTAINER_ENV_FILE=   (an env_file for the app's containers)
 # External binaries are overridable by environment: DOCKER, COMPOSE (shell words, e.g. "docker compose"), CURL,
 # FLOCK, AWS_CLI (shell words, e.g. "aws --endpoint-url http://127.0.0.1:4566"), and NFT (shell words, e.g.
@@ -91,7 +93,7 @@ usage_error() {
 CONFIG_KEYS=" APP_NAME BLUE_PORT GREEN_PORT APP_PORT HEALTH_PATH NGINX_UPSTREAM_FILE NGINX_TEST_CMD"
 CONFIG_KEYS+=" NGINX_RELOAD_CMD PUBLIC_URL SWITCH LISTENER_ARN TG_BLUE_ARN TG_GREEN_ARN HEALTH_OK_COUNT HEALTH_TIMEOUT"
 CONFIG_KEYS+=" HEALTH_INTERVAL ALB_HEALTH_TIMEOUT DRAIN_SECONDS STOP_TIMEOUT STATE_DIR VERSION_PATH CONTAINER_ENV_FILE"
-CONFIG_KEYS+=" SWITCH_PORT NFT PUBLISH_ADDRESS PULL PUBLIC_INSECURE SSH_IMAGE_REPOSITORY "
+CONFIG_KEYS+=" SWITCH_PORT NFT PUBLISH_ADDRESS PULL PUBLIC_INSECURE SSH_IMAGE_REPOSITORY PRUNE "
 readonly CONFIG_KEYS
 
 # read_env_file sets the known keys from the env file; unknown keys are an error so a typo is not silently ignored.
@@ -127,6 +129,7 @@ load_config() {
   PUBLIC_URL="${PUBLIC_URL:-http://127.0.0.1}"
   PUBLIC_INSECURE="${PUBLIC_INSECURE:-0}"
   SSH_IMAGE_REPOSITORY="${SSH_IMAGE_REPOSITORY:-}"
+  PRUNE="${PRUNE:-1}"
   SWITCH="${SWITCH:-nginx}"
   SWITCH_PORT="${SWITCH_PORT:-8090}"
   LISTENER_ARN="${LISTENER_ARN:-}"
@@ -177,6 +180,7 @@ validate_config() {
   done
   [[ "$PUBLIC_URL" =~ ^https?://[^[:space:]]+$ ]] || errs+=("PUBLIC_URL=\"$PUBLIC_URL\": want an http(s) URL")
   [[ "$PUBLIC_INSECURE" == 0 || "$PUBLIC_INSECURE" == 1 ]] || errs+=("PUBLIC_INSECURE=\"$PUBLIC_INSECURE\": want 0 or 1")
+  [[ "$PRUNE" == 0 || "$PRUNE" == 1 ]] || errs+=("PRUNE=\"$PRUNE\": want 0 or 1")
   [[ "$STATE_DIR" == /* ]] || errs+=("STATE_DIR=\"$STATE_DIR\": want an absolute path")
   [[ "$PULL" == always || "$PULL" == never ]] || errs+=("PULL=\"$PULL\": want always or never")
   [[ "$PUBLISH_ADDRESS" =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]] ||
@@ -329,12 +333,38 @@ pin() {
   fi
   digests="$("$DOCKER" image inspect -f '{{join .RepoDigests " "}}' "$1" 2>/dev/null)" ||
     die "image $1 is not on this host"
-  repo="${1%%@*}"
-  [[ "${repo##*/}" != *:* ]] || repo="${repo%:*}" # the tag, not a registry's port
+  repo="$(image_repository "$1")"
   for d in $digests; do
     [[ "${d%@*}" != "$repo" ]] || { echo "$d"; return; }
   done
   "$DOCKER" image inspect -f '{{.Id}}' "$1"
+}
+
+# image_repository IMAGE: IMAGE without its digest and tag (a registry's :port stays).
+image_repository() {
+  local repo="${1%%@*}"
+  [[ "${repo##*/}" != *:* ]] || repo="${repo%:*}"
+  printf '%s\n' "$repo"
+}
+
+# prune_images REPOSITORY: with PRUNE=1, removes REPOSITORY's images created before the previous one, except the
+# live one (after a rollback it is the older): an app host's disk is small and every deploy brings an image. Images
+# newer than the previous one stay (one pulled or built for a later deploy), and so does every other repository.
+# A tag moved by a pull leaves the old image listed as REPOSITORY <none>, so it goes too. Never fails a deploy.
+prune_images() {
+  [[ "$PRUNE" == 1 ]] || return 0
+  local keep=" " ref id tagged digested previous
+  previous="$("$DOCKER" image inspect -f '{{.Id}}' "$(state previous_image)" 2>/dev/null)" || return 0
+  for ref in "$(state current_image)" "$(state previous_image)"; do
+    keep+="$("$DOCKER" image inspect -f '{{.Id}}' "$ref" 2>/dev/null) "
+  done
+  while read -r id tagged digested; do
+    [[ -n "$id" && "$keep" != *" $id "* ]] || continue
+    [[ "$tagged" != *:"<none>" ]] || tagged="$digested"
+    [[ "$tagged" != *@"<none>" ]] || tagged="$id"
+    if "$DOCKER" image rm "$tagged" >/dev/null 2>&1; then log "pruned $tagged"; fi
+  done < <("$DOCKER" image ls --no-trunc --filter "before=$previous" --filter "reference=$1" \
+    --format '{{.ID}} {{.Repository}}:{{.Tag}} {{.Repository}}@{{.Digest}}' 2>/dev/null || true)
 }
 
 print_diagnostics() { # COLOUR
@@ -750,6 +780,7 @@ cmd_deploy() { # IMAGE [TAG]: TAG is what IMAGE was asked as (a rollback deploys
   rm -f "$STATE_DIR/upstream.saved"
   PHASE=finished
   log "deployed $tag as $NEW_COLOUR in $(elapsed "$begun")s"
+  [[ "$tag" == sha256:* ]] || prune_images "$(image_repository "$tag")"
 }
 
 cmd_rollback() {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -130,6 +131,12 @@ func TestClassOnARealAPIServer(t *testing.T) {
 	})
 
 	t.Run("quota enforced", func(t *testing.T) {
+		// Quota admission counts from the quota's status, which kube-controller-manager fills in after the quota
+		// exists; until it has counted the sample app's Service, one Service too many would still be admitted.
+		require.Eventually(t, func() bool {
+			used, err := cp.Kubectl(admin, "get", "resourcequota", "student-quota", "-n", "student-alice", "-o", "jsonpath={.status.used.services}")
+			return err == nil && strings.TrimSpace(used) == "1"
+		}, 60*time.Second, 500*time.Millisecond, "the quota controller never counted the sample app's Service")
 		// Over the namespace's CPU: refused by the ResourceQuota or the LimitRange's max, both real admission.
 		out, err := cp.Kubectl(files["alice"], "run", "greedy", "--image=busybox", "--restart=Never",
 			"--overrides", `{"spec":{"containers":[{"name":"greedy","image":"busybox","resources":{"requests":{"cpu":"2"},"limits":{"cpu":"2"}}}]}}`)

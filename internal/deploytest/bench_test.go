@@ -375,7 +375,8 @@ func BenchmarkDrain(b *testing.B) {
 					"STOP_TIMEOUT": "30", "HEALTH_TIMEOUT": "90", "VERSION_PATH": "/version"}))
 				if mech == "fixed" {
 					h.script = baselineScript(b)
-					delete(h.envEntries, "PULL") // a key the baseline does not know; it never pulls
+					delete(h.envEntries, "PULL") // keys the baseline does not know; it never pulls nor prunes
+					delete(h.envEntries, "PRUNE")
 					h.writeEnv()
 				}
 				env := func(v string) map[string]string {

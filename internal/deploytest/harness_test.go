@@ -80,6 +80,12 @@ func uniqueID() string {
 // buildImage packs testapp FROM scratch with the given environment baked in and removes the image at cleanup.
 func buildImage(t testing.TB, env map[string]string) string {
 	t.Helper()
+	return buildImageIn(t, "deploylab-test/testapp", env)
+}
+
+// buildImageIn builds the test app image into repository with env baked in, tagged VERSION-unique.
+func buildImageIn(t testing.TB, repository string, env map[string]string) string {
+	t.Helper()
 	requireTools(t)
 	ctxDir := t.TempDir()
 	bin, err := os.ReadFile(testappBinary(t))
@@ -92,7 +98,7 @@ func buildImage(t testing.TB, env map[string]string) string {
 	}
 	df.WriteString("ENTRYPOINT [\"/testapp\"]\n")
 	require.NoError(t, os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte(df.String()), 0o644))
-	tag := "deploylab-test/testapp:" + strings.ToLower(env["VERSION"]) + "-" + uniqueID()
+	tag := repository + ":" + strings.ToLower(env["VERSION"]) + "-" + uniqueID()
 	// --no-cache: tests build in parallel and remove their images when done; with the legacy builder a build that
 	// reused another test's cached layer fails when that test's cleanup removes it ("failed to get digest").
 	out, err := exec.Command("docker", "build", "--no-cache", "-q", "-t", tag, ctxDir).CombinedOutput()
@@ -203,6 +209,9 @@ func newHost(t testing.TB, opts ...hostOption) *host {
 		"STATE_DIR":           h.stateDir,
 		// The test images exist only on this host (no registry): deploy.sh pins them by image ID.
 		"PULL": "never",
+		// Parallel tests share the test image repository: pruning it would remove other tests' images
+		// (TestPruneKeepsLiveAndPrevious prunes a repository of its own).
+		"PRUNE": "0",
 	}
 	for _, o := range opts {
 		o(h)

@@ -308,3 +308,31 @@ func TestDrainWaitsForRequestsInFlight(t *testing.T) {
 	assert.Positive(t, s.total)
 	assert.Zero(t, s.failed, "requests lost to the switch (of %d)", s.total)
 }
+
+// TestPruneKeepsLiveAndPrevious: with PRUNE=1 each deploy removes its repository's images older than the previous
+// one, never the live one, the previous one (rollback deploys it) nor a newer one built for a later deploy; a
+// rollback after three deploys still works, and the image it leaves live survives the next prune.
+func TestPruneKeepsLiveAndPrevious(t *testing.T) {
+	t.Parallel()
+	h := newHost(t, withEnv(map[string]string{"PRUNE": "1"}))
+	repo := "deploylab-test/prune-" + uniqueID()
+	var images []string
+	for _, v := range []string{"v1", "v2", "v3"} {
+		images = append(images, buildImageIn(t, repo, map[string]string{"VERSION": v}))
+	}
+	left := func() []string {
+		out, err := exec.Command("docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", repo).Output()
+		require.NoError(t, err)
+		return strings.Fields(string(out))
+	}
+	h.mustDeploy(images[0])
+	h.mustDeploy(images[1])
+	assert.ElementsMatch(t, images, left(), "two deploys: live and previous kept, v3 (built for a later deploy) too")
+	h.mustDeploy(images[2])
+	assert.ElementsMatch(t, images[1:], left(), "v1 is older than the previous one (v2): pruned")
+	r := h.run("rollback")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, "v2", h.served())
+	assert.ElementsMatch(t, images[1:], left(), "after the rollback v2 is live and v3 previous: both kept")
+}
+
