@@ -400,7 +400,11 @@ micros() {
 
 # pause_rest START SECONDS: sleep until SECONDS have passed since START (an EPOCHREALTIME value).
 pause_rest() {
-  local left=$(($(micros "$2") - (${EPOCHREALTIME/./} - ${1/./})))
+  # The command substitution is not nested in the arithmetic: bash 5.2 could report a parse error ("unexpected EOF
+  # while looking for matching `)'") when a signal's trap ran while it expanded the nested form.
+  local want left
+  want="$(micros "$2")"
+  left=$((want - (${EPOCHREALTIME/./} - ${1/./})))
   ((left > 0)) || return 0
   pause "$(printf '%d.%06d' $((left / 1000000)) $((left % 1000000)))"
 }
@@ -583,7 +587,9 @@ open_connections() {
   n="$(established "$(port_of "$1")" /proc/net/tcp /proc/net/tcp6)"
   # shellcheck disable=SC2046 # one container id per word
   for pid in $("$DOCKER" inspect -f '{{.State.Pid}}' $(colour_ids "$1") 2>/dev/null); do
-    ((pid == 0)) || n=$((n + $(established "$APP_PORT" "/proc/$pid/net/tcp" "/proc/$pid/net/tcp6")))
+    local inside
+    ((pid == 0)) || inside="$(established "$APP_PORT" "/proc/$pid/net/tcp" "/proc/$pid/net/tcp6")"
+    ((pid == 0)) || n=$((n + inside))
   done
   echo "$n"
 }
