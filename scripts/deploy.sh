@@ -635,8 +635,15 @@ lock() { # IMAGE
   mkdir -p "$STATE_DIR"
   exec 9>>"$STATE_DIR/deploy.lock"
   if ! "$FLOCK" -n 9; then
-    log "error: another deploy is running: $(cat "$STATE_DIR/deploy.holder" 2>/dev/null || echo 'holder unknown')"
-    exit 3
+    local holder pid
+    holder="$(cat "$STATE_DIR/deploy.holder" 2>/dev/null || echo 'holder unknown')"
+    pid="$(sed -n 's/^pid=\([0-9]*\) .*/\1/p' <<<"$holder")"
+    # The commands a run starts inherit the lock's descriptor: when the run itself was killed, one of them
+    # (docker, curl) may hold the lock for a moment longer. Only a live holder means another deploy.
+    if [[ -z "$pid" || -d "/proc/$pid" ]] || ! "$FLOCK" -w 30 9; then
+      log "error: another deploy is running: $holder"
+      exit 3
+    fi
   fi
   # flock is released by the kernel when its holder dies, even by SIGKILL: a holder file left behind names a
   # dead run, whose leftovers recover() cleans up.
